@@ -1,0 +1,3 @@
+export * from './media-types.ts';
+export * from './types.ts';
+export * from './canonical-json.ts';

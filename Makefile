@@ -1,0 +1,41 @@
+# kiln — every target installs what it needs; see README.md.
+SHELL := /bin/bash
+NODE ?= node
+TSX := $(NODE) --import tsx
+APT_PACKAGES := umoci skopeo
+SPEC_FILES = $(shell find spec -name '*.test.ts' | sort)
+
+.PHONY: deps check test demo bench fixtures clean
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+# npm packages, and the Debian packages the tests drive as independent checkers.
+deps: node_modules/.package-lock.json
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "need root to apt-get install$$missing" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+# Type check and the architecture test (import edges against DESIGN.md's table).
+check: node_modules/.package-lock.json
+	node_modules/.bin/tsc --noEmit -p .
+	$(TSX) --test spec/architecture.test.ts
+
+fixtures: deps
+	$(TSX) testdata/make-fixtures.ts
+
+test: deps check fixtures
+	$(TSX) --test --test-concurrency=2 $(SPEC_FILES)
+
+demo: deps
+	bash testdata/demo/run.sh
+
+bench: deps
+	$(TSX) bench/run.ts
+
+clean:
+	rm -rf testdata/fixtures

@@ -1,0 +1,95 @@
+import { build, type BuildEvent, formatRef, KilnError, type OutputSpec } from '../lib/index.ts';
+import { parseArgs, parseCsvOption, UsageError } from './args.ts';
+import type { Io } from './main.ts';
+
+export const BUILD_HELP = `Usage:  kiln build [OPTIONS] PATH
+
+Start a build
+
+Options:
+      --build-arg stringArray     Set build-time variables
+  -f, --file string               Name of the Dockerfile (default: "PATH/Dockerfile")
+  -o, --output stringArray        Output destination (format: "type=local,dest=path")
+                                  types: oci (dest=DIR with tar=false, else a tar file),
+                                  docker (docker-archive tar for 'docker load'),
+                                  local (the root filesystem in a directory),
+                                  tar (the root filesystem as a tar file)
+  -q, --quiet                     Suppress the build output and print image ID on success
+  -t, --tag stringArray           Name and optionally a tag (format: "name:tag")
+      --target string             Set the target build stage to build
+
+Every build is also stored in the local image store ($KILN_HOME) under its tags.
+SOURCE_DATE_EPOCH (environment or --build-arg) makes the build reproducible.
+`;
+
+const SPECS = [
+  { name: 'file', short: 'f', value: true },
+  { name: 'tag', short: 't', value: true, repeat: true },
+  { name: 'output', short: 'o', value: true, repeat: true },
+  { name: 'build-arg', value: true, repeat: true },
+  { name: 'target', value: true },
+  { name: 'quiet', short: 'q' },
+] as const;
+
+export async function buildCommand(argv: readonly string[], io: Io, home: string): Promise<number> {
+  const args = parseArgs(argv, SPECS);
+  if (args.positional.length !== 1) throw new UsageError(`requires exactly 1 argument (the build context), got ${args.positional.length}`);
+  const buildArgs: Record<string, string> = {};
+  for (const kv of args.values.get('build-arg') ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq < 0) {
+      // docker: `--build-arg NAME` takes NAME's value from the environment
+      if (io.env[kv] !== undefined) buildArgs[kv] = io.env[kv]!;
+    } else buildArgs[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  const epochText = buildArgs.SOURCE_DATE_EPOCH ?? io.env.SOURCE_DATE_EPOCH;
+  const epoch = epochText === undefined || epochText === '' ? undefined : parseEpoch(epochText);
+  const quiet = args.flags.has('quiet');
+  const started = Date.now();
+  const result = await build({
+    contextDir: args.positional[0]!,
+    ...(args.values.has('file') ? { dockerfile: args.values.get('file')![0]! } : {}),
+    tags: args.values.get('tag') ?? [],
+    outputs: (args.values.get('output') ?? []).map(parseOutput),
+    ...(args.values.has('target') ? { target: args.values.get('target')![0]! } : {}),
+    buildArgs,
+    home,
+    ...(epoch !== undefined ? { epoch } : {}),
+    onEvent: quiet ? undefined : (e) => io.err(renderEvent(e)),
+  });
+  if (quiet) {
+    io.out(`${result.image.configDescriptor.digest}\n`);
+    return 0;
+  }
+  io.err(`writing image ${result.image.configDescriptor.digest} done\n`);
+  for (const r of result.refs) io.err(`naming to ${formatRef(r)} done\n`);
+  io.err(`built in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+  return 0;
+}
+
+function parseEpoch(s: string): number {
+  if (!/^\d+$/.test(s)) throw new KilnError('EPOCH_INVALID', `SOURCE_DATE_EPOCH must be a whole number of seconds, not ${JSON.stringify(s)}`);
+  return Number(s);
+}
+
+function parseOutput(s: string): OutputSpec {
+  const o = parseCsvOption(s);
+  const type = o.get('type');
+  const dest = o.get('dest');
+  if (dest === undefined || dest === '') throw new UsageError(`output ${JSON.stringify(s)} needs dest=PATH`);
+  switch (type) {
+    case 'oci': return { type: 'oci', dest, tar: o.get('tar') !== 'false' };
+    case 'docker': return { type: 'docker', dest };
+    case 'local': return { type: 'local', dest };
+    case 'tar': return { type: 'tar', dest };
+    default: throw new UsageError(`unsupported output type ${JSON.stringify(type)} (oci, docker, local, tar)`);
+  }
+}
+
+function renderEvent(e: BuildEvent): string {
+  switch (e.kind) {
+    case 'step': return `[stage-${e.stage} ${e.step}/${e.total}] ${e.text}\n`;
+    case 'layer': return `  layer ${e.digest.slice(7, 19)} ${e.size} bytes\n`;
+    case 'warning': return `WARNING: ${e.location ? `${e.location.file}:${e.location.line}: ` : ''}${e.message}\n`;
+  }
+}

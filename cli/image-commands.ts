@@ -1,0 +1,50 @@
+import { familiarName, LocalStore } from '../lib/index.ts';
+import { parseArgs, UsageError } from './args.ts';
+import { humanDuration, humanSize, table } from './format.ts';
+import type { Io } from './main.ts';
+
+export const IMAGES_HELP = `Usage:  kiln images [OPTIONS]
+
+List images in the local store
+
+Options:
+  -q, --quiet      Only show image IDs
+      --no-trunc   Don't truncate output
+`;
+
+export const INSPECT_HELP = `Usage:  kiln inspect NAME|ID
+
+Display the configuration of an image in the local store, as JSON
+`;
+
+export async function imagesCommand(argv: readonly string[], io: Io, home: string): Promise<number> {
+  const args = parseArgs(argv, [{ name: 'quiet', short: 'q' }, { name: 'no-trunc' }]);
+  const noTrunc = args.flags.has('no-trunc');
+  const images = await new LocalStore(home).list();
+  const now = Date.now();
+  const id = (d: string) => (noTrunc ? d : d.slice(7, 19));
+  if (args.flags.has('quiet')) {
+    for (const img of images) io.out(`${id(img.configDigest)}\n`);
+    return 0;
+  }
+  const rows = [['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE']];
+  for (const img of images) {
+    const created = img.created ? `${humanDuration(now - Date.parse(img.created))} ago` : 'N/A';
+    rows.push([img.ref ? familiarName(img.ref) : '<none>', img.ref?.tag ?? '<none>', id(img.configDigest), created, humanSize(img.size)]);
+  }
+  io.out(`${table(rows)}\n`);
+  return 0;
+}
+
+export async function inspectCommand(argv: readonly string[], io: Io, home: string): Promise<number> {
+  const args = parseArgs(argv, []);
+  if (args.positional.length !== 1) throw new UsageError('requires exactly 1 argument');
+  const name = args.positional[0]!;
+  const image = await new LocalStore(home).resolve(name);
+  if (image === undefined) {
+    io.err(`Error: No such image: ${name}\n`);
+    return 1;
+  }
+  io.out(`${JSON.stringify(image.config, null, 4)}\n`);
+  return 0;
+}

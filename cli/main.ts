@@ -1,0 +1,104 @@
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { KilnError } from '../lib/index.ts';
+import { UsageError } from './args.ts';
+import { buildCommand, BUILD_HELP } from './build-command.ts';
+import { imagesCommand, IMAGES_HELP, inspectCommand, INSPECT_HELP } from './image-commands.ts';
+
+const HELP = `Usage:  kiln [OPTIONS] COMMAND
+
+A daemonless OCI image builder: Dockerfile in, OCI image out, in one Node.js process.
+
+Options:
+  -h, --help       Print usage
+  -v, --version    Print version information and quit
+
+Commands:
+  build       Build an image from a Dockerfile
+  images      List images in the local store
+  inspect     Display the configuration of an image
+
+Environment:
+  KILN_HOME            The local image store (default ~/.local/share/kiln)
+  SOURCE_DATE_EPOCH    Timestamp for reproducible builds
+
+Run 'kiln COMMAND --help' for more information on a command.
+`;
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+const defaultIo: Io = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+  env: process.env,
+};
+
+/** The local store's folder: `$KILN_HOME`, else `$XDG_DATA_HOME/kiln`, else `~/.local/share/kiln`. */
+export function kilnHome(env: NodeJS.ProcessEnv): string {
+  if (env.KILN_HOME) return env.KILN_HOME;
+  return join(env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'kiln');
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Runs one kiln command line; returns the exit status. Only this layer prints. */
+export async function main(argv: readonly string[], io: Io = defaultIo): Promise<number> {
+  const [cmd, ...rest] = argv;
+  const wantsHelp = rest.includes('--help') || rest.includes('-h');
+  try {
+    switch (cmd) {
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        io.out(HELP);
+        return 0;
+      case '-v':
+      case '--version':
+      case 'version':
+        io.out(`kiln version ${version()}\n`);
+        return 0;
+      case 'build':
+        if (wantsHelp) return help(io, BUILD_HELP);
+        return await buildCommand(rest, io, kilnHome(io.env));
+      case 'images':
+        if (wantsHelp) return help(io, IMAGES_HELP);
+        return await imagesCommand(rest, io, kilnHome(io.env));
+      case 'inspect':
+        if (wantsHelp) return help(io, INSPECT_HELP);
+        return await inspectCommand(rest, io, kilnHome(io.env));
+      default:
+        io.err(`kiln: '${cmd}' is not a kiln command.\nSee 'kiln --help'\n`);
+        return 1;
+    }
+  } catch (err) {
+    return report(err, io, cmd);
+  }
+}
+
+function help(io: Io, text: string): number {
+  io.out(text);
+  return 0;
+}
+
+function report(err: unknown, io: Io, cmd: string | undefined): number {
+  if (err instanceof UsageError) {
+    io.err(`kiln ${cmd}: ${err.message}\nSee 'kiln ${cmd} --help'.\n`);
+    return 1;
+  }
+  if (err instanceof KilnError) {
+    io.err(`ERROR: ${err.toLine()}\n`);
+    if (io.env.KILN_DEBUG) io.err(`${err.stack}\n`);
+    return 1;
+  }
+  io.err(`ERROR: INTERNAL: ${(err as Error)?.stack ?? String(err)}\n`);
+  return 2;
+}

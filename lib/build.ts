@@ -1,0 +1,146 @@
+/**
+ * The composition root: the one place that wires the front end, the
+ * executor, the content store and the outputs into `build()`.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { KilnError } from './errors.ts';
+import { parseDockerfile, toInstructions } from './dockerfile/index.ts';
+import { ShellLexer } from './dockerfile/shell-lexer.ts';
+import { IgnoreMatcher, readDockerignore } from './dockerfile/dockerignore.ts';
+import { type BuildEvent, executeBuild, type Expander } from './executor/index.ts';
+import type { Image, ImageFormat } from './image/index.ts';
+import { withFormat } from './image/index.ts';
+import type { Compression, Platform } from './oci/index.ts';
+import { planBuild } from './plan/index.ts';
+import { formatRef, type ImageRef, parseRef } from './ref/index.ts';
+import { LocalStore } from './transport/index.ts';
+import { changesToEntries, diff, type DirNode, emptyDir, type HostFilter, materialize } from './vfs/index.ts';
+import { tarStream } from './archive/index.ts';
+import { preflightOutput, writeDirAtomic, writeDockerArchive, writeFileAtomic, writeOciArchive, writeOciLayout } from './transport/index.ts';
+
+export class BuildError extends KilnError {}
+
+/** Where a build's result goes (buildx `-o` words). */
+export type OutputSpec =
+  | { type: 'oci'; dest: string; tar: boolean }
+  | { type: 'docker'; dest: string }
+  | { type: 'local'; dest: string }
+  | { type: 'tar'; dest: string };
+
+export interface BuildOptions {
+  /** The build context directory. */
+  contextDir: string;
+  /** Path of the Dockerfile; default `<contextDir>/Dockerfile`. */
+  dockerfile?: string;
+  /** `-t` names; every build also lands in the local store under them. */
+  tags?: readonly string[];
+  outputs?: readonly OutputSpec[];
+  target?: string;
+  buildArgs?: Readonly<Record<string, string>>;
+  /** The local store (`$KILN_HOME`). */
+  home: string;
+  /** SOURCE_DATE_EPOCH, seconds. */
+  epoch?: number;
+  /** The clock; defaults to now. */
+  now?: Date;
+  format?: ImageFormat;
+  compression?: Compression;
+  compressionLevel?: number;
+  platform?: Platform;
+  onEvent?: (event: BuildEvent) => void;
+}
+
+export interface BuildResult {
+  image: Image;
+  refs: ImageRef[];
+}
+
+/** The platform kiln runs on, in OCI terms. */
+export function hostPlatform(): Platform {
+  const arch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+  return { architecture: arch[process.arch] ?? process.arch, os: 'linux' };
+}
+
+/**
+ * Builds an image from a Dockerfile: parse, plan, execute, then write every
+ * output (each atomically) and record the image in the local store under its
+ * tags. Bad input fails before anything is written to an output.
+ */
+export async function build(opts: BuildOptions): Promise<BuildResult> {
+  const contextDir = resolve(opts.contextDir);
+  if (!existsSync(contextDir) || !statSync(contextDir).isDirectory()) {
+    throw new BuildError('CONTEXT_NOT_FOUND', `build context ${opts.contextDir} is not a directory`, { path: opts.contextDir });
+  }
+  const dockerfilePath = resolve(contextDir, opts.dockerfile ?? 'Dockerfile');
+  const fileName = opts.dockerfile ?? 'Dockerfile';
+  if (!existsSync(dockerfilePath) || !statSync(dockerfilePath).isFile()) {
+    throw new BuildError('DOCKERFILE_NOT_FOUND', `cannot read Dockerfile ${dockerfilePath}: no such file`, { path: dockerfilePath });
+  }
+  const refs = (opts.tags ?? []).map((t) => parseRef(t));
+  for (const out of opts.outputs ?? []) await preflightOutput(out.dest, out.type === 'local' || (out.type === 'oci' && !out.tar) ? 'dir' : 'file');
+  const parsed = parseDockerfile(readFileSync(dockerfilePath), fileName);
+  const plan = planBuild(toInstructions(parsed, fileName), { file: fileName, ...(opts.target !== undefined ? { target: opts.target } : {}) });
+  const lexer = new ShellLexer(parsed.escapeToken);
+  const expander: Expander = {
+    word: (w, env) => lexer.processWord(w, env).word,
+    words: (w, env) => lexer.processWords(w, env),
+  };
+  const store = new LocalStore(opts.home);
+  const format = opts.format ?? 'oci';
+  const result = await executeBuild(plan, {
+    file: fileName,
+    context: { root: contextDir, filter: contextFilter(contextDir, dockerfilePath) },
+    store: store.content,
+    expander,
+    now: opts.now ?? new Date(),
+    epoch: opts.epoch,
+    buildArgs: new Map(Object.entries(opts.buildArgs ?? {})),
+    format,
+    compression: opts.compression ?? 'gzip',
+    compressionLevel: opts.compressionLevel ?? 6,
+    emit: opts.onEvent ?? (() => {}),
+    platform: opts.platform ?? hostPlatform(),
+    resolver: {
+      resolve: async (ref) => {
+        throw new BuildError('IMAGE_NOT_FOUND', `image ${ref.registry}/${ref.repository} not found`);
+      },
+    },
+  });
+  const image = format === result.image.format ? result.image : withFormat(result.image, format);
+  await writeOutputs(opts.outputs ?? [], image, result.tree, refs);
+  await store.putImage(image, refs);
+  return { image, refs };
+}
+
+/** The context's `.dockerignore` (or `<Dockerfile>.dockerignore` next to the Dockerfile, which wins, as BuildKit). */
+function contextFilter(contextDir: string, dockerfilePath: string): HostFilter | undefined {
+  const candidates = [`${dockerfilePath}.dockerignore`, join(contextDir, '.dockerignore')];
+  const file = candidates.find((f) => existsSync(f));
+  if (file === undefined) return undefined;
+  const matcher = new IgnoreMatcher(readDockerignore(readFileSync(file, 'utf8')));
+  return { excludes: (p) => matcher.matches(p), excludesSubtree: (p) => matcher.excludesSubtree(p) };
+}
+
+/** Writes every requested output, each atomically (temp name, then rename). */
+async function writeOutputs(outputs: readonly OutputSpec[], image: Image, tree: DirNode, refs: readonly ImageRef[]): Promise<void> {
+  const refName = refs[0]?.tag ?? (refs[0] ? 'latest' : undefined);
+  for (const out of outputs) {
+    switch (out.type) {
+      case 'oci': {
+        const images = [{ image, ...(refName !== undefined ? { refName } : {}) }];
+        await (out.tar ? writeOciArchive(out.dest, images) : writeOciLayout(out.dest, images));
+        break;
+      }
+      case 'docker':
+        await writeDockerArchive(out.dest, [{ image, tags: refs.map((r) => formatRef(r)) }]);
+        break;
+      case 'local':
+        await writeDirAtomic(out.dest, (tmp: string) => materialize(tree, tmp));
+        break;
+      case 'tar':
+        await writeFileAtomic(out.dest, tarStream(changesToEntries(tree, diff(emptyDir(), tree))));
+        break;
+    }
+  }
+}

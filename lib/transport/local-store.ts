@@ -1,0 +1,235 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ContentStore } from '../content/index.ts';
+import type { Digest } from '../digest/index.ts';
+import { type Image, MAX_JSON_BLOB, imageFromStore, uncompressedSizeOf } from '../image/index.ts';
+import { type Descriptor, type Index, MediaType, canonicalJsonBytes, parseIndex, parseManifest } from '../oci/index.ts';
+import { type ImageRef, formatRef, parseRef } from '../ref/index.ts';
+import { copyImageBlobs } from './copy-image-blobs.ts';
+import { CREATED, REF_NAME, indexEntry } from './layout-index.ts';
+import { LAYOUT_HEADER, replaceFile } from './oci-layout.ts';
+import { TransportError } from './transport-error.ts';
+
+/** kiln's own index annotation: the sum of the image's uncompressed layer sizes, in bytes (decimal). */
+export const SIZE_ANNOTATION = 'dev.kiln.image.size';
+
+/** One image as {@link LocalStore.list} reports it. */
+export interface LocalImageSummary {
+  /** The tag, or undefined for an untagged (dangling) image or a name kiln did not write. */
+  ref: ImageRef | undefined;
+  /** The raw `org.opencontainers.image.ref.name`, when there is one. */
+  name: string | undefined;
+  /** The manifest's descriptor (as listed in index.json). */
+  descriptor: Descriptor;
+  created?: string;
+  /** Sum of the uncompressed layer sizes, in bytes. */
+  size: number;
+  /** The image ID. */
+  configDigest: Digest;
+}
+
+/**
+ * kiln's local image store at `$KILN_HOME` (the CLI resolves the default
+ * `~/.local/share/kiln`). The folder is itself an OCI image layout —
+ * `oci-layout`, `index.json`, `blobs/sha256/*` — so `skopeo copy
+ * oci:$KILN_HOME:docker.io/library/x:1 …` reads it. Each tag is one index
+ * entry whose `org.opencontainers.image.ref.name` is the canonical reference
+ * (`docker.io/library/nginx:1`); an image that lost its last tag to another
+ * image stays listed without a name (dangling) until removed.
+ *
+ * Writes put blobs first and then replace index.json atomically; every
+ * index change is one read-modify-write in `#updateIndex` (the place a
+ * cross-process lock goes). Blobs are never deleted here: that is garbage
+ * collection's job.
+ */
+export class LocalStore {
+  readonly root: string;
+  readonly content: ContentStore;
+
+  constructor(root: string) {
+    this.root = root;
+    this.content = new ContentStore(root);
+  }
+
+  /**
+   * Stores `image` and points each of `refs` (tagged, no digest) at it. A
+   * tag held by another image moves; that image stays, untagged, if nothing
+   * else names it. With no refs the image is stored untagged.
+   */
+  async putImage(image: Image, refs: readonly ImageRef[] = []): Promise<void> {
+    const names = refs.map(tagName);
+    await copyImageBlobs(this.content, image);
+    const size = await this.#imageSize(image);
+    const annotations: Record<string, string> = { [SIZE_ANNOTATION]: String(size) };
+    if (image.config.created !== undefined) annotations[CREATED] = image.config.created;
+    await this.#ensureLayout();
+    await this.#updateIndex((manifests) => retag(manifests, indexEntry(image, annotations), names));
+  }
+
+  /** Every image entry: one per tag, plus untagged images. Reads each manifest to learn the image ID. */
+  async list(): Promise<LocalImageSummary[]> {
+    const out: LocalImageSummary[] = [];
+    for (const { descriptor: d, configDigest } of await this.#imageEntries()) {
+      const name = d.annotations?.[REF_NAME];
+      const created = d.annotations?.[CREATED];
+      const summary: LocalImageSummary = { ref: canonicalRef(name), name, descriptor: d, size: await this.#entrySize(d), configDigest };
+      if (created !== undefined) summary.created = created;
+      out.push(summary);
+    }
+    return out;
+  }
+
+  /**
+   * The image named by a reference (`nginx`, `docker.io/library/nginx:1`,
+   * `name@sha256:…` by manifest digest) or by its ID: the config digest in
+   * full (`sha256:…`, or 64 hex) or as a prefix of at least 12 hex digits.
+   * A name is tried before an ID prefix, as docker does. Undefined when
+   * nothing matches; ID_AMBIGUOUS when a prefix matches several images.
+   */
+  async resolve(nameOrId: string): Promise<Image | undefined> {
+    const id = /^(sha256:)?([a-f0-9]{12,64})$/.exec(nameOrId);
+    const onlyId = id !== null && (id[1] !== undefined || id[2]!.length === 64);
+    if (!onlyId) {
+      const found = await this.#findByRef(parseRef(nameOrId));
+      if (found !== undefined || id === null) return found && imageFromStore(this.content, bare(found));
+    }
+    const prefix = id![2]!;
+    const matches = new Map<Digest, Descriptor>();
+    for (const { descriptor, configDigest } of await this.#imageEntries()) {
+      if (configDigest.startsWith(`sha256:${prefix}`)) matches.set(descriptor.digest, descriptor);
+    }
+    if (matches.size > 1) {
+      throw new TransportError('ID_AMBIGUOUS', `image ID prefix ${prefix} matches ${matches.size} images`, { id: prefix });
+    }
+    const [match] = matches.values();
+    return match && imageFromStore(this.content, bare(match));
+  }
+
+  /**
+   * Removes a tag (or, for `name@digest`, every entry of that manifest).
+   * Returns false when nothing matched. Blobs stay until garbage collection.
+   */
+  async remove(ref: ImageRef): Promise<boolean> {
+    let removed = false;
+    await this.#updateIndex((manifests) => {
+      const name = formatRef(ref);
+      const kept = manifests.filter((d) => (ref.digest !== undefined ? d.digest !== ref.digest : d.annotations?.[REF_NAME] !== name));
+      removed = kept.length !== manifests.length;
+      return kept;
+    });
+    return removed;
+  }
+
+  /** The store's index.json; an empty index when the store does not exist yet. Throws LAYOUT_INVALID. */
+  async readIndex(): Promise<Index> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(join(this.root, 'index.json'));
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'ENOENT') return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
+      throw new TransportError('LAYOUT_INVALID', `cannot read ${join(this.root, 'index.json')}`, { cause: err });
+    }
+    try {
+      return parseIndex(bytes);
+    } catch (cause) {
+      throw new TransportError('LAYOUT_INVALID', `the local store's index.json is invalid`, { cause, path: this.root });
+    }
+  }
+
+  /** The one read-modify-write of index.json: read, change, replace atomically. */
+  async #updateIndex(change: (manifests: Descriptor[]) => Descriptor[]): Promise<void> {
+    const index = await this.readIndex();
+    const next: Index = { ...index, schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: change([...index.manifests]) };
+    await replaceFile(join(this.root, 'index.json'), canonicalJsonBytes(next));
+  }
+
+  async #ensureLayout(): Promise<void> {
+    const path = join(this.root, 'oci-layout');
+    const existing = await readFile(path).catch(() => undefined);
+    if (existing === undefined) await replaceFile(path, LAYOUT_HEADER);
+  }
+
+  /** Index entries of single images, each with its config digest (read from its manifest). */
+  async #imageEntries(): Promise<{ descriptor: Descriptor; configDigest: Digest }[]> {
+    const configs = new Map<Digest, Digest>();
+    const out: { descriptor: Descriptor; configDigest: Digest }[] = [];
+    for (const d of (await this.readIndex()).manifests) {
+      if (d.mediaType !== MediaType.OciManifest && d.mediaType !== MediaType.DockerManifest) continue;
+      let configDigest = configs.get(d.digest);
+      if (configDigest === undefined) {
+        configDigest = parseManifest(await this.content.readBytes(d.digest, MAX_JSON_BLOB), { allowEmptyLayers: true }).config.digest;
+        configs.set(d.digest, configDigest);
+      }
+      out.push({ descriptor: d, configDigest });
+    }
+    return out;
+  }
+
+  async #findByRef(ref: ImageRef): Promise<Descriptor | undefined> {
+    const { manifests } = await this.readIndex();
+    if (ref.digest !== undefined) return manifests.find((d) => d.digest === ref.digest);
+    const name = formatRef(ref);
+    return manifests.find((d) => d.annotations?.[REF_NAME] === name);
+  }
+
+  async #imageSize(image: Image): Promise<number> {
+    const { manifests } = await this.readIndex();
+    const known = manifests.find((d) => d.digest === image.descriptor.digest && d.annotations?.[SIZE_ANNOTATION] !== undefined);
+    if (known !== undefined) return Number(known.annotations![SIZE_ANNOTATION]);
+    let total = 0;
+    for (const layer of image.layers) total += await uncompressedSizeOf(layer);
+    return total;
+  }
+
+  /** The recorded size, or (for entries another tool wrote) the layers decompressed and counted. */
+  async #entrySize(d: Descriptor): Promise<number> {
+    const recorded = Number(d.annotations?.[SIZE_ANNOTATION]);
+    if (Number.isSafeInteger(recorded) && recorded >= 0 && d.annotations?.[SIZE_ANNOTATION] !== undefined) return recorded;
+    return this.#imageSize(await imageFromStore(this.content, bare(d)));
+  }
+}
+
+/**
+ * The new index entries after naming `entry`'s image `names`: entries with
+ * those names move to it; an image left with no entry stays, untagged; an
+ * image that has a name loses its untagged entry.
+ */
+export function retag(manifests: readonly Descriptor[], entry: Descriptor, names: readonly string[]): Descriptor[] {
+  const moving = new Set(names);
+  const nameOf = (d: Descriptor): string | undefined => d.annotations?.[REF_NAME];
+  const out = manifests.filter((d) => !moving.has(nameOf(d) ?? ''));
+  for (const old of manifests) {
+    if (!moving.has(nameOf(old) ?? '') || old.digest === entry.digest) continue;
+    if (out.some((d) => d.digest === old.digest)) continue;
+    const annotations = { ...old.annotations };
+    delete annotations[REF_NAME];
+    out.push({ ...old, annotations });
+  }
+  for (const name of names) out.push({ ...entry, annotations: { ...entry.annotations, [REF_NAME]: name } });
+  const tagged = out.some((d) => d.digest === entry.digest && nameOf(d) !== undefined);
+  if (tagged) return out.filter((d) => d.digest !== entry.digest || nameOf(d) !== undefined);
+  if (!out.some((d) => d.digest === entry.digest)) out.push(entry);
+  return out;
+}
+
+function tagName(ref: ImageRef): string {
+  if (ref.tag === undefined || ref.digest !== undefined) {
+    throw new TransportError('REF_INVALID', `the local store tags images by name:tag, not ${formatRef(ref)}`, { ref: formatRef(ref) });
+  }
+  return formatRef(ref);
+}
+
+/** The reference a ref.name holds, when it is one in kiln's canonical form. */
+function canonicalRef(name: string | undefined): ImageRef | undefined {
+  if (name === undefined) return undefined;
+  try {
+    const ref = parseRef(name, { defaultTag: false });
+    return formatRef(ref) === name ? ref : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function bare(d: Descriptor): Descriptor {
+  return { mediaType: d.mediaType, digest: d.digest, size: d.size };
+}

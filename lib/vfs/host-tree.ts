@@ -1,0 +1,79 @@
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
+import { VfsError } from './errors.ts';
+import type { DirNode, Meta, Node } from './node.ts';
+
+/** Decides which host paths a tree leaves out (a `.dockerignore` matcher, say). Paths are relative, slash-separated. */
+export interface HostFilter {
+  /** True when the entry at `path` is excluded. */
+  excludes(path: string): boolean;
+  /** True when nothing below the directory `path` can be included again (lets the walk skip it). */
+  excludesSubtree?(path: string): boolean;
+}
+
+export interface HostTreeOptions {
+  filter?: HostFilter;
+  /** Owner given to every node; the build context's owners never reach an image (BuildKit sends 0:0). */
+  uid?: number;
+  gid?: number;
+}
+
+/**
+ * Reads a host directory into a tree without reading file contents: files
+ * become `host-file` references, symlinks keep their targets verbatim (they
+ * are resolved later, confined to the tree). Sockets are skipped; devices and
+ * fifos are kept. Uses sync fs calls: measured 6.5x faster than fs.promises
+ * for many small files (DESIGN.md).
+ */
+export function hostTree(root: string, opts: HostTreeOptions = {}): DirNode {
+  let st: Stats;
+  try {
+    st = lstatSync(root);
+  } catch (cause) {
+    throw new VfsError('HOST_PATH_MISSING', `cannot read ${root}: ${(cause as Error).message}`, { cause, path: root });
+  }
+  if (!st.isDirectory()) throw new VfsError('HOST_NOT_DIRECTORY', `${root} is not a directory`, { path: root });
+  return readDir(root, '', st, opts);
+}
+
+function readDir(abs: string, rel: string, st: Stats, opts: HostTreeOptions): DirNode {
+  const children = new Map<string, Node>();
+  let names: string[];
+  try {
+    names = readdirSync(abs);
+  } catch (cause) {
+    throw new VfsError('HOST_READ_FAILED', `cannot read directory ${abs}: ${(cause as Error).message}`, { cause, path: abs });
+  }
+  for (const name of names) {
+    const childRel = rel === '' ? name : `${rel}/${name}`;
+    const excluded = opts.filter?.excludes(childRel) ?? false;
+    const childAbs = join(abs, name);
+    const cst = lstatSync(childAbs);
+    if (cst.isDirectory()) {
+      if (excluded && (opts.filter?.excludesSubtree?.(childRel) ?? true)) continue;
+      const dir = readDir(childAbs, childRel, cst, opts);
+      // An excluded directory kept only for re-included descendants keeps its metadata.
+      if (!excluded || dir.children.size > 0) children.set(name, dir);
+      continue;
+    }
+    if (excluded) continue;
+    const node = leaf(childAbs, cst, opts);
+    if (node !== undefined) children.set(name, node);
+  }
+  return { kind: 'dir', meta: meta(st, opts), children };
+}
+
+function leaf(abs: string, st: Stats, opts: HostTreeOptions): Node | undefined {
+  const m = meta(st, opts);
+  if (st.isFile()) return { kind: 'file', meta: m, size: st.size, content: { kind: 'host-file', path: abs } };
+  if (st.isSymbolicLink()) return { kind: 'symlink', meta: m, target: readlinkSync(abs) };
+  if (st.isFIFO()) return { kind: 'fifo', meta: m };
+  if (st.isCharacterDevice() || st.isBlockDevice()) {
+    return { kind: st.isCharacterDevice() ? 'char' : 'block', meta: m, major: Math.floor(st.rdev / 256) & 0xfff, minor: (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00) };
+  }
+  return undefined; // sockets
+}
+
+function meta(st: Stats, opts: HostTreeOptions): Meta {
+  return { mode: st.mode & 0o7777, uid: opts.uid ?? 0, gid: opts.gid ?? 0, mtime: Math.floor(st.mtimeMs / 1000) };
+}

@@ -5,9 +5,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { KilnError } from './errors.ts';
-import { parseDockerfile, toInstructions } from './dockerfile/index.ts';
-import { ShellLexer } from './dockerfile/shell-lexer.ts';
-import { IgnoreMatcher, readDockerignore } from './dockerfile/dockerignore.ts';
+import { IgnoreMatcher, parseDockerfile, readDockerignore, ShellLexer, toInstructions } from './dockerfile/index.ts';
 import { type BuildEvent, executeBuild, type Expander } from './executor/index.ts';
 import type { Image, ImageFormat } from './image/index.ts';
 import { withFormat } from './image/index.ts';
@@ -18,6 +16,8 @@ import { LocalStore } from './transport/index.ts';
 import { changesToEntries, diff, type DirNode, emptyDir, type HostFilter, materialize } from './vfs/index.ts';
 import { tarStream } from './archive/index.ts';
 import { preflightOutput, writeDirAtomic, writeDockerArchive, writeFileAtomic, writeOciArchive, writeOciLayout } from './transport/index.ts';
+
+export type { BuildEvent } from './executor/index.ts';
 
 export class BuildError extends KilnError {}
 

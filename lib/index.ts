@@ -1,7 +1,6 @@
 /** kiln's public API: what cli/ (and library users) may use. */
-export { build, hostPlatform, BuildError, type BuildOptions, type BuildResult, type OutputSpec } from './build.ts';
+export { build, hostPlatform, BuildError, type BuildEvent, type BuildOptions, type BuildResult, type OutputSpec } from './build.ts';
 export { KilnError, type SourceLocation } from './errors.ts';
-export type { BuildEvent } from './executor/index.ts';
 export { LocalStore, type LocalImageSummary } from './transport/index.ts';
 export { parseRef, formatRef, familiarName, type ImageRef } from './ref/index.ts';
 export type { Image } from './image/index.ts';

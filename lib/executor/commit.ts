@@ -1,7 +1,6 @@
-import { packLayer } from '../archive/index.ts';
 import { appendHistory, appendLayer, storeLayer } from '../image/index.ts';
 import { MediaType, layerMediaType } from '../oci/index.ts';
-import { changesToEntries, diff, type DirNode } from '../vfs/index.ts';
+import { changesToLayer, diff, type DirNode } from '../vfs/index.ts';
 import { createdTime, type ExecOptions, type StageState } from './stage-state.ts';
 
 const HISTORY_COMMENT = 'buildkit.dockerfile.v0';
@@ -21,8 +20,7 @@ export function commitMetadata(state: StageState, createdBy: string, opts: ExecO
  * `createdBy` is written as given (BuildKit appends " # buildkit" for RUN and COPY/ADD only).
  */
 export async function commitLayer(state: StageState, tree: DirNode, createdBy: string, opts: ExecOptions): Promise<StageState> {
-  const entries = changesToEntries(tree, diff(state.tree, tree));
-  const { stream, uncompressed } = packLayer(entries, {
+  const { stream, uncompressed } = changesToLayer(tree, diff(state.tree, tree), {
     compression: opts.compression,
     level: opts.compressionLevel,
     ...(opts.epoch !== undefined ? { mtimeClamp: opts.epoch } : {}),

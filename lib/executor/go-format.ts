@@ -3,26 +3,7 @@
  * kiln's history reads exactly like BuildKit's: `%q` of a string slice,
  * `%v` of a string slice, and time.Duration's String().
  */
-
-/** Go `strconv.Quote` for the characters that occur in commands. */
-export function goQuote(s: string): string {
-  let out = '"';
-  for (const ch of s) {
-    const cp = ch.codePointAt(0)!;
-    if (ch === '"' || ch === '\\') out += `\\${ch}`;
-    else if (ch === '\n') out += '\\n';
-    else if (ch === '\t') out += '\\t';
-    else if (ch === '\r') out += '\\r';
-    else if (ch === '\x07') out += '\\a';
-    else if (ch === '\b') out += '\\b';
-    else if (ch === '\f') out += '\\f';
-    else if (ch === '\v') out += '\\v';
-    else if (cp < 0x20 || cp === 0x7f) out += `\\x${cp.toString(16).padStart(2, '0')}`;
-    else if (/[\p{L}\p{M}\p{N}\p{P}\p{S} ]/u.test(ch)) out += ch;
-    else out += cp > 0xffff ? `\\U${cp.toString(16).padStart(8, '0')}` : `\\u${cp.toString(16).padStart(4, '0')}`;
-  }
-  return `${out}"`;
-}
+import { goQuote } from '../dockerfile/index.ts';
 
 /** Go `fmt.Sprintf("%q", []string{…})`: `["a" "b"]`. */
 export function goQuoteSlice(items: readonly string[]): string {

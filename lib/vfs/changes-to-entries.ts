@@ -1,6 +1,6 @@
 import { createReadStream, readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import type { TarEntryType, TarWriteEntry } from '../archive/tar-entry.ts';
+import { type Compression, packLayer, type TarEntryType, type TarWriteEntry } from '../archive/index.ts';
 import type { Change } from './diff.ts';
 import type { ContentRef, DirNode, Meta, Node } from './node.ts';
 import { getNode } from './tree.ts';
@@ -93,4 +93,17 @@ export function openContent(ref: ContentRef, size: number): Readable | Buffer {
     case 'host-file':
       return size < SYNC_READ_LIMIT ? readFileSync(ref.path) : createReadStream(ref.path, { highWaterMark: 1 << 20 });
   }
+}
+
+/**
+ * The layer blob for a diff, in one pass: tar entries (sorted, canonical) →
+ * sha256 of the tar (the diffID) → compression. The caller consumes `stream`
+ * (into a content store); `uncompressed` resolves once it has been read.
+ */
+export function changesToLayer(
+  upper: DirNode,
+  changes: readonly Change[],
+  opts: { compression: Compression; level: number; mtimeClamp?: number },
+): ReturnType<typeof packLayer> {
+  return packLayer(changesToEntries(upper, changes), opts);
 }

@@ -1,0 +1,127 @@
+import { PassThrough, Readable, type Transform, pipeline } from 'node:stream';
+import * as zlib from 'node:zlib';
+import { KilnError } from '../errors.ts';
+import { ArchiveError } from './archive-error.ts';
+
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+/** Output chunk size of the zlib streams (measured: DESIGN.md, last table). */
+const CHUNK = 256 * 1024;
+const ZSTD_DEFAULT_LEVEL = 3;
+
+// node:zlib grew zstd in Node 22.15 / 23.8; @types/node 20 does not know it.
+type ZstdZlib = {
+  createZstdCompress?: (opts: { chunkSize?: number; params?: Record<number, number> }) => Transform;
+  createZstdDecompress?: (opts: { chunkSize?: number }) => Transform;
+  constants: { ZSTD_c_compressionLevel?: number };
+};
+const zstdZlib = zlib as unknown as ZstdZlib;
+
+/** Compression named by a stream's magic bytes (gzip `1f 8b`, zstd `28 b5 2f fd`). */
+export function detectCompression(head: Uint8Array): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
+  return 'none';
+}
+
+/**
+ * A gzip compressor whose output is a function of its input bytes and level
+ * only (header mtime 0, no name; input chunking does not matter): the same
+ * bytes as pako 3's `gzip(data, { level })`.
+ */
+export function gzipStream(level = 6): Transform {
+  return zlib.createGzip({ level, chunkSize: CHUNK });
+}
+
+/** A compressor for `kind`; `none` is a pass-through. Throws ZSTD_UNSUPPORTED on a Node without zstd. */
+export function compressStream(kind: Compression, level?: number): Transform {
+  switch (kind) {
+    case 'gzip':
+      return gzipStream(level);
+    case 'none':
+      return new PassThrough();
+    case 'zstd': {
+      const create = zstdZlib.createZstdCompress;
+      const key = zstdZlib.constants.ZSTD_c_compressionLevel;
+      if (create === undefined || key === undefined) throw zstdUnsupported('compress');
+      return create({ chunkSize: CHUNK, params: { [key]: level ?? ZSTD_DEFAULT_LEVEL } });
+    }
+  }
+}
+
+function zstdUnsupported(what: string): ArchiveError {
+  return new ArchiveError(
+    'ZSTD_UNSUPPORTED',
+    `cannot ${what} zstd: this Node.js ${process.version} has no zstd in node:zlib (Node.js 22.15 or later has)`,
+  );
+}
+
+function decompressor(kind: Compression): Transform {
+  switch (kind) {
+    case 'gzip':
+      return zlib.createGunzip({ chunkSize: CHUNK });
+    case 'none':
+      return new PassThrough();
+    case 'zstd': {
+      const create = zstdZlib.createZstdDecompress;
+      if (create === undefined) throw zstdUnsupported('decompress');
+      return create({ chunkSize: CHUNK });
+    }
+  }
+}
+
+/**
+ * Decompresses `input` according to its first bytes (gzip, zstd, or none:
+ * passed through). The returned stream owns `input`: destroying it destroys
+ * `input`. Errors of `input` come through unchanged; a corrupt compressed
+ * stream fails with ArchiveError `COMPRESSION_INVALID`; zstd on a Node
+ * without it with `ZSTD_UNSUPPORTED`.
+ */
+export function decompressStream(input: Readable): Readable {
+  return Readable.from(decompressed(input), { objectMode: false, highWaterMark: CHUNK });
+}
+
+async function* decompressed(input: Readable): AsyncGenerator<Buffer> {
+  const it = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  try {
+    const headParts: Buffer[] = [];
+    let headSize = 0;
+    while (headSize < 4) {
+      const r = await it.next();
+      if (r.done === true) break;
+      headParts.push(r.value);
+      headSize += r.value.length;
+    }
+    const head = Buffer.concat(headParts, headSize);
+    const kind = detectCompression(head);
+    if (kind === 'none') {
+      if (head.length > 0) yield head;
+      for (let r = await it.next(); r.done !== true; r = await it.next()) yield r.value;
+      return;
+    }
+    const z = decompressor(kind);
+    const feed = Readable.from(rest(head, it), { objectMode: false });
+    // Failures reach us through iterating `z`: pipeline destroys it with them.
+    pipeline(feed, z, () => {});
+    try {
+      for await (const chunk of z) yield chunk as Buffer;
+    } catch (err) {
+      throw isZlibError(err) ? new ArchiveError('COMPRESSION_INVALID', `corrupt ${kind} stream: ${(err as Error).message}`, { cause: err }) : err;
+    } finally {
+      feed.destroy();
+    }
+  } finally {
+    await it.return?.();
+  }
+}
+
+async function* rest(head: Buffer, it: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+  yield head;
+  for (let r = await it.next(); r.done !== true; r = await it.next()) yield r.value;
+}
+
+function isZlibError(err: unknown): boolean {
+  if (err instanceof KilnError || !(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (code.startsWith('Z_') || code.startsWith('ZSTD_'));
+}

@@ -2,26 +2,6 @@ import { build, type BuildEvent, formatRef, KilnError, type OutputSpec } from '.
 import { parseArgs, parseCsvOption, UsageError } from './args.ts';
 import type { Io } from './main.ts';
 
-export const BUILD_HELP = `Usage:  kiln build [OPTIONS] PATH
-
-Start a build
-
-Options:
-      --build-arg stringArray     Set build-time variables
-  -f, --file string               Name of the Dockerfile (default: "PATH/Dockerfile")
-  -o, --output stringArray        Output destination (format: "type=local,dest=path")
-                                  types: oci (dest=DIR with tar=false, else a tar file),
-                                  docker (docker-archive tar for 'docker load'),
-                                  local (the root filesystem in a directory),
-                                  tar (the root filesystem as a tar file)
-  -q, --quiet                     Suppress the build output and print image ID on success
-  -t, --tag stringArray           Name and optionally a tag (format: "name:tag")
-      --target string             Set the target build stage to build
-
-Every build is also stored in the local image store ($KILN_HOME) under its tags.
-SOURCE_DATE_EPOCH (environment or --build-arg) makes the build reproducible.
-`;
-
 const SPECS = [
   { name: 'file', short: 'f', value: true },
   { name: 'tag', short: 't', value: true, repeat: true },

@@ -3,20 +3,6 @@ import { parseArgs, UsageError } from './args.ts';
 import { humanDuration, humanSize, table } from './format.ts';
 import type { Io } from './main.ts';
 
-export const IMAGES_HELP = `Usage:  kiln images [OPTIONS]
-
-List images in the local store
-
-Options:
-  -q, --quiet      Only show image IDs
-      --no-trunc   Don't truncate output
-`;
-
-export const INSPECT_HELP = `Usage:  kiln inspect NAME|ID
-
-Display the configuration of an image in the local store, as JSON
-`;
-
 export async function imagesCommand(argv: readonly string[], io: Io, home: string): Promise<number> {
   const args = parseArgs(argv, [{ name: 'quiet', short: 'q' }, { name: 'no-trunc' }]);
   const noTrunc = args.flags.has('no-trunc');

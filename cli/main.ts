@@ -1,10 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { KilnError } from '../lib/index.ts';
 import { UsageError } from './args.ts';
-import { buildCommand, BUILD_HELP } from './build-command.ts';
-import { imagesCommand, IMAGES_HELP, inspectCommand, INSPECT_HELP } from './image-commands.ts';
+import { BUILD_HELP, IMAGES_HELP, INSPECT_HELP } from './help.ts';
 
 const HELP = `Usage:  kiln [OPTIONS] COMMAND
 
@@ -68,19 +66,19 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
         return 0;
       case 'build':
         if (wantsHelp) return help(io, BUILD_HELP);
-        return await buildCommand(rest, io, kilnHome(io.env));
+        return await (await import('./build-command.ts')).buildCommand(rest, io, kilnHome(io.env));
       case 'images':
         if (wantsHelp) return help(io, IMAGES_HELP);
-        return await imagesCommand(rest, io, kilnHome(io.env));
+        return await (await import('./image-commands.ts')).imagesCommand(rest, io, kilnHome(io.env));
       case 'inspect':
         if (wantsHelp) return help(io, INSPECT_HELP);
-        return await inspectCommand(rest, io, kilnHome(io.env));
+        return await (await import('./image-commands.ts')).inspectCommand(rest, io, kilnHome(io.env));
       default:
         io.err(`kiln: '${cmd}' is not a kiln command.\nSee 'kiln --help'\n`);
         return 1;
     }
   } catch (err) {
-    return report(err, io, cmd);
+    return report(err, io, cmd, (await import('../lib/index.ts')).KilnError);
   }
 }
 
@@ -89,7 +87,9 @@ function help(io: Io, text: string): number {
   return 0;
 }
 
-function report(err: unknown, io: Io, cmd: string | undefined): number {
+// Commands and the library load only when needed, so `kiln --version` and
+// `kiln --help` start without loading lib/.
+function report(err: unknown, io: Io, cmd: string | undefined, KilnError: typeof import('../lib/index.ts').KilnError): number {
   if (err instanceof UsageError) {
     io.err(`kiln ${cmd}: ${err.message}\nSee 'kiln ${cmd} --help'.\n`);
     return 1;

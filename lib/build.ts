@@ -13,7 +13,7 @@ import type { Compression, Platform } from './oci/index.ts';
 import { planBuild } from './plan/index.ts';
 import { formatRef, type ImageRef, parseRef } from './ref/index.ts';
 import { LocalStore } from './transport/index.ts';
-import { changesToEntries, diff, type DirNode, emptyDir, type HostFilter, materialize } from './vfs/index.ts';
+import { changesToEntries, clampMtimes, diff, type DirNode, emptyDir, type HostFilter, materialize } from './vfs/index.ts';
 import { tarStream } from './archive/index.ts';
 import { preflightOutput, writeDirAtomic, writeDockerArchive, writeFileAtomic, writeOciArchive, writeOciLayout } from './transport/index.ts';
 
@@ -108,7 +108,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     },
   });
   const image = format === result.image.format ? result.image : withFormat(result.image, format);
-  await writeOutputs(opts.outputs ?? [], image, result.tree, refs);
+  const tree = opts.epoch === undefined ? result.tree : clampMtimes(result.tree, opts.epoch);
+  await writeOutputs(opts.outputs ?? [], image, tree, refs);
   await store.putImage(image, refs);
   return { image, refs };
 }

@@ -8,3 +8,4 @@ export * from './changes-to-entries.ts';
 export * from './host-tree.ts';
 export * from './materialize.ts';
 export * from './read-content.ts';
+export * from './clamp-mtimes.ts';

@@ -16,6 +16,9 @@ describe('kiln build of testdata/build/scratch-app', () => {
   const layout = join(tmp.dir, 'layout');
   const dockerTar = join(tmp.dir, 'image.docker.tar');
   const home = join(tmp.dir, 'home');
+  const rootfsDir = join(tmp.dir, 'rootfs');
+  const rootfsTar = join(tmp.dir, 'rootfs.tar');
+  const ociTar = join(tmp.dir, 'image.oci.tar');
   let build: ReturnType<typeof runKiln>;
 
   before(() => {
@@ -23,7 +26,8 @@ describe('kiln build of testdata/build/scratch-app', () => {
     // git keeps only 0644/0755; pin the modes so the expectations below are exact
     for (const f of ['site/index.html', 'site/css/style.css', 'config/app.conf', 'notes.txt']) chmodSync(join(ctx, f), 0o644);
     for (const f of ['bin/serve', 'bin/helper']) chmodSync(join(ctx, f), 0o755);
-    build = runKiln(['build', '-t', 'kiln-test/app:1', '-o', `type=oci,dest=${layout},tar=false`, '-o', `type=docker,dest=${dockerTar}`, ctx], {
+    build = runKiln(['build', '-t', 'kiln-test/app:1', '-o', `type=oci,dest=${layout},tar=false`, '-o', `type=docker,dest=${dockerTar}`,
+      '-o', `type=local,dest=${rootfsDir}`, '-o', `type=tar,dest=${rootfsTar}`, '-o', `type=oci,dest=${ociTar}`, ctx], {
       env: { KILN_HOME: home, SOURCE_DATE_EPOCH: '1700000000' },
     });
   });
@@ -97,6 +101,23 @@ describe('kiln build of testdata/build/scratch-app', () => {
     const withLayer = history.filter((h) => !h.empty_layer).length;
     assert.equal(withLayer, cfg.rootfs.diff_ids.length);
     assert.equal(withLayer, 5);
+  });
+
+  test('type=local and type=tar export the same root filesystem as the image', () => {
+    const bundle = join(tmp.dir, 'bundle-cmp');
+    run('umoci', ['unpack', '--image', `${layout}:1`, bundle]);
+    const list = (dir: string) => run('sh', ['-c', `cd "${dir}" && find . -mindepth 1 -printf '%p %M %U:%G %s %T@\\n' | sort`]);
+    assert.equal(list(rootfsDir), list(join(bundle, 'rootfs')));
+    const fromTar = join(tmp.dir, 'from-tar');
+    run('mkdir', [fromTar]);
+    run('tar', ['-xpf', rootfsTar, '-C', fromTar, '--numeric-owner']);
+    assert.equal(list(fromTar), list(rootfsDir));
+  });
+
+  test('type=oci without tar=false writes an OCI archive skopeo reads', () => {
+    const viaArchive = JSON.parse(run('skopeo', ['inspect', '--raw', `oci-archive:${ociTar}:1`]));
+    const viaDir = JSON.parse(run('skopeo', ['inspect', '--raw', `oci:${layout}:1`]));
+    assert.deepEqual(viaArchive, viaDir);
   });
 
   test('skopeo copies the docker-archive output to an OCI layout with the same diffIDs', () => {

@@ -26,7 +26,7 @@ test('tar-stream reads kiln tars: names (PAX long names), types, modes, owners, 
   const extract = tarStream.extract();
   extract.on('entry', (h, stream, next) => {
     const parts: Buffer[] = [];
-    stream.on('data', (c: Buffer) => parts.push(c));
+    stream.on('data', (c: unknown) => parts.push(c as Buffer));
     stream.on('end', () => {
       seen.push({ name: h.name, type: h.type ?? '', mode: h.mode ?? -1, uid: h.uid ?? -1, gid: h.gid ?? -1, mtime: (h.mtime?.getTime() ?? 0) / 1000, linkname: h.linkname ?? null, body: Buffer.concat(parts).toString() });
       next();

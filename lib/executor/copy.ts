@@ -1,6 +1,6 @@
-import type { AddInstruction, CopyInstruction } from '../dockerfile/index.ts';
+import { type AddInstruction, type CopyInstruction, type Heredoc, ShellLexer } from '../dockerfile/index.ts';
 import {
-  type DirNode, type Meta, type Node, glob, hasWildcards, joinPath, mkdirAll, resolvePath, setNode, splitConfined, VfsError,
+  type DirNode, getNode, type Meta, type Node, glob, hasWildcards, joinPath, mkdirAll, resolvePath, setNode, splitConfined, VfsError,
 } from '../vfs/index.ts';
 import { commitLayer } from './commit.ts';
 import { BuildStepError } from './errors.ts';
@@ -20,51 +20,65 @@ export interface CopySource {
  * COPY and ADD of local sources, with BuildKit's semantics: sources are
  * paths or Go-style wildcards (a wildcard may match nothing), a directory
  * source copies its contents, a top-level symlink source is followed, the
- * destination is a directory when it ends in `/` or there are several
- * sources, a relative destination is relative to WORKDIR, missing parents are
- * created 0755, files keep their mode and mtime and get the `--chown` owner
- * (default 0:0) and `--chmod` mode. Heredoc sources become 0644 files.
+ * destination is a directory when it ends in `/` or `/.`, exists as one, or
+ * there are several sources (kiln's reading: BuildKit then overwrites one
+ * file with the next, moby/buildkit#1853), a relative destination is relative
+ * to WORKDIR, missing directories are created with the `--chmod` mode (else
+ * 0755) and the `--chown` owner (else 0:0), entries keep their mode and mtime
+ * and take the `--chown` owner and `--chmod` mode when given. Heredoc sources
+ * become 0644 files. `--parents` and `--exclude` are refused (not yet done).
  */
 export async function copy(state: StageState, ins: CopyInstruction | AddInstruction, source: CopySource, opts: ExecOptions, loc: Loc): Promise<StageState> {
+  if (ins.parents || ins.exclude.length > 0) {
+    // Silently copying without them would give a different image than BuildKit.
+    throw new BuildStepError('COPY_FLAG_UNSUPPORTED', `${ins.kind} ${ins.parents ? '--parents' : '--exclude'} is not supported yet`, { location: loc });
+  }
   const vars = expansionEnv(state);
   const x = (w: string) => opts.expander.word(w, vars);
   const sources = ins.sources.map(x);
   const rawDest = x(ins.dest);
-  const chown = ins.chown !== undefined ? x(ins.chown) : undefined;
-  const chmod = ins.chmod !== undefined ? parseChmod(x(ins.chmod), loc) : undefined;
-  const owner: Owner = chown !== undefined ? resolveOwner(state.tree, chown, loc) : { uid: 0, gid: 0 };
-  const workdir = runConfig(state).WorkingDir || '/';
-  const dest = joinPath(workdir, rawDest);
+  // As BuildKit: a flag that expands to nothing is no flag.
+  const chown = ins.chown !== undefined ? x(ins.chown) || undefined : undefined;
+  const chmodText = ins.chmod !== undefined ? x(ins.chmod) || undefined : undefined;
+  const chmod = chmodText !== undefined ? parseChmod(chmodText, loc) : undefined;
+  const owner = chown !== undefined ? resolveOwner(state.tree, chown, loc) : undefined;
+  const dest = joinPath(runConfig(state).WorkingDir || '/', rawDest);
   const destIsDir = rawDest === '' || rawDest === '.' || rawDest.endsWith('/') || rawDest.endsWith('/.') || sources.length + ins.heredocs.length > 1;
-  const dirMeta: Meta = { mode: 0o755, uid: owner.uid, gid: owner.gid, mtime: createdMtime(opts) };
+  // fsutil's Copy creates missing destination directories with the --chmod mode (fsutil#228) and the --chown owner.
+  const dirMeta: Meta = { mode: chmod ?? 0o755, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, mtime: createdMtime(opts) };
 
   const items: { name: string; node: Node }[] = [];
   for (const src of sources) items.push(...resolveSources(source, src, loc));
-  for (const h of ins.heredocs) {
-    const text = h.expand ? x(h.content) : h.content;
-    const data = Buffer.from(h.chomp ? text.replace(/^\t+/gm, '') : text, 'utf8');
-    items.push({ name: h.name, node: { kind: 'file', meta: { mode: 0o644, uid: 0, gid: 0, mtime: createdMtime(opts) }, size: data.length, content: { kind: 'bytes', data } } });
-  }
+  for (const h of ins.heredocs) items.push({ name: h.name, node: heredocFile(h, vars, opts) });
   let tree = state.tree;
   const multi = destIsDir || items.length > 1;
   try {
     for (const item of items) {
       const node = restamp(item.node, owner, chmod);
-      if (node.kind === 'dir') {
-        const made = mkdirAll(tree, dest, dirMeta);
-        tree = mergeChildren(made.root, made.path, node);
-      } else {
-        tree = placeLeaf(tree, dest, multi, item.name, node, dirMeta);
-      }
+      tree = node.kind === 'dir' ? copyDirContents(tree, dest, node, dirMeta) : placeLeaf(tree, dest, multi, item.name, node, dirMeta);
     }
   } catch (cause) {
     if (cause instanceof VfsError) throw new BuildStepError('COPY_DEST_INVALID', `cannot copy to ${rawDest}: ${cause.message}`, { location: loc, cause });
     throw cause;
   }
-  const flags = [ins.parents ? '--parents' : '', chown !== undefined ? `--chown=${chown}` : '', ins.chmod !== undefined ? `--chmod=${x(ins.chmod)}` : ''].filter((f) => f !== '');
+  const flags = [ins.parents ? '--parents' : '', chown !== undefined ? `--chown=${chown}` : '', chmodText !== undefined ? `--chmod=${chmodText}` : ''].filter((f) => f !== '');
   const createdBy = [ins.kind, ...flags, ...sources, ...ins.heredocs.map((h) => `<<${h.name}`), rawDest].join(' ');
   return commitLayer(state, tree, `${createdBy} # buildkit`, opts);
 }
+
+/**
+ * A heredoc source: a 0644 root-owned file (BuildKit's Mkfile). Chomped
+ * first, then expanded like BuildKit's ExpandRaw: quotes are kept as text and
+ * `\` is the escape character whatever the escape directive says.
+ */
+function heredocFile(h: Heredoc, vars: ReadonlyMap<string, string>, opts: ExecOptions): Node {
+  const chomped = h.chomp ? h.content.replace(/^\t+/gm, '') : h.content;
+  const text = h.expand ? RAW_LEXER.processWord(chomped, vars).word : chomped;
+  const data = Buffer.from(text, 'utf8');
+  return { kind: 'file', meta: { mode: 0o644, uid: 0, gid: 0, mtime: createdMtime(opts) }, size: data.length, content: { kind: 'bytes', data } };
+}
+
+const RAW_LEXER = new ShellLexer('\\', { skipProcessQuotes: true });
 
 function resolveSources(source: CopySource, src: string, loc: Loc): { name: string; node: Node }[] {
   const escape = source.confined ? 'error' : 'clamp';
@@ -90,24 +104,49 @@ function resolveSources(source: CopySource, src: string, loc: Loc): { name: stri
   }
 }
 
-/** A file, symlink or other non-directory lands at `dest` itself, or inside it when it is (or must be) a directory. */
+/**
+ * A file, symlink or other non-directory lands at `dest` itself, or inside it
+ * when it is (or must be) a directory. As fsutil's Copy: the destination is
+ * resolved through symlinks, its final component included (fs.RootPath);
+ * an entry inside a directory replaces what is there unless that is a directory.
+ */
 function placeLeaf(tree: DirNode, dest: string, intoDir: boolean, name: string, node: Node, dirMeta: Meta): DirNode {
-  const existing = resolvePath(tree, dest, { followFinal: true }).node;
-  if (intoDir || existing?.kind === 'dir') {
+  const existing = resolvePath(tree, dest, { followFinal: true });
+  if (intoDir || existing.node?.kind === 'dir') {
     const made = mkdirAll(tree, dest, dirMeta);
-    return setNode(made.root, [...made.path, name], node);
+    const at = [...made.path, name];
+    if (getNode(made.root, at)?.kind === 'dir') throw new VfsError('NOT_A_DIRECTORY', `cannot replace to directory /${at.join('/')} with file`);
+    return setNode(made.root, at, node);
   }
-  const slash = dest.lastIndexOf('/');
-  const made = mkdirAll(tree, dest.slice(0, slash) || '/', dirMeta);
-  const r = resolvePath(made.root, `/${[...made.path, dest.slice(slash + 1)].join('/')}`, { followFinal: false });
-  return setNode(made.root, r.path, node);
+  const made = mkdirAll(tree, `/${existing.path.slice(0, -1).join('/')}`, dirMeta);
+  return setNode(made.root, [...made.path, existing.path[existing.path.length - 1]!], node);
 }
 
-/** Copies a directory's children into the directory at `at`; sub-directories merge, everything else replaces. */
+/**
+ * A directory source: its contents go into `dest` (created when missing,
+ * with `dirMeta`), and `dest` takes the source directory's mtime, as fsutil
+ * restores it after the copy; its mode and owner stay.
+ */
+function copyDirContents(tree: DirNode, dest: string, src: DirNode, dirMeta: Meta): DirNode {
+  const made = mkdirAll(tree, dest, dirMeta);
+  const merged = mergeChildren(made.root, made.path, src);
+  const top = getNode(merged, made.path) as DirNode;
+  return setNode(merged, made.path, { ...top, meta: { ...top.meta, mtime: src.meta.mtime } });
+}
+
+/**
+ * Copies a directory's children into the directory at `at`: sub-directories
+ * merge (taking the source's metadata), other entries replace what is there.
+ * As fsutil, a directory never replaces a non-directory nor the reverse.
+ */
 function mergeChildren(tree: DirNode, at: string[], src: DirNode): DirNode {
   for (const [name, child] of src.children) {
     const path = [...at, name];
-    const existing = resolvePath(tree, `/${path.join('/')}`, { followFinal: false }).node;
+    const existing = getNode(tree, path);
+    if (child.kind === 'dir' && existing !== undefined && existing.kind !== 'dir') {
+      throw new VfsError('NOT_A_DIRECTORY', `cannot copy to non-directory: /${path.join('/')}`);
+    }
+    if (child.kind !== 'dir' && existing?.kind === 'dir') throw new VfsError('NOT_A_DIRECTORY', `cannot replace to directory /${path.join('/')} with file`);
     if (child.kind === 'dir' && existing?.kind === 'dir') {
       tree = setNode(tree, path, { kind: 'dir', meta: child.meta, children: existing.children });
       tree = mergeChildren(tree, path, child);
@@ -118,18 +157,20 @@ function mergeChildren(tree: DirNode, at: string[], src: DirNode): DirNode {
   return tree;
 }
 
-/** The node with the copy's owner and (when given) mode applied throughout. */
-function restamp(node: Node, owner: Owner, chmod: number | undefined): Node {
-  const meta: Meta = { ...node.meta, uid: owner.uid, gid: owner.gid, ...(chmod !== undefined && node.kind !== 'symlink' ? { mode: chmod } : {}) };
+/** The node with the copy's owner (when `--chown` is given) and mode (when `--chmod` is) applied throughout. */
+function restamp(node: Node, owner: Owner | undefined, chmod: number | undefined): Node {
+  const meta: Meta = { ...node.meta, ...(owner ?? {}), ...(chmod !== undefined && node.kind !== 'symlink' ? { mode: chmod } : {}) };
   if (node.kind !== 'dir') return { ...node, meta };
   const children = new Map<string, Node>();
   for (const [k, v] of node.children) children.set(k, restamp(v, owner, chmod));
   return { kind: 'dir', meta, children };
 }
 
+/** `--chmod`: octal, at most 07777 (BuildKit parses it with strconv.ParseUint(s, 8, 32)). Symbolic modes are not supported yet. */
 function parseChmod(s: string, loc: Loc): number {
-  if (!/^[0-7]{1,4}$/.test(s)) {
+  const n = /^[0-7]+$/.test(s) ? parseInt(s, 8) : NaN;
+  if (!(n <= 0o7777)) {
     throw new BuildStepError('CHMOD_INVALID', `invalid chmod parameter: '${s}'. it should be octal string and between 0 and 07777`, { location: loc });
   }
-  return parseInt(s, 8);
+  return n;
 }

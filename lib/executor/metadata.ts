@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { withConfig } from '../image/index.ts';
 import type { RunConfig } from '../oci/index.ts';
 import type {
@@ -61,23 +62,44 @@ export function expose(state: StageState, ins: ExposeInstruction, opts: ExecOpti
   return commitMetadata(update(state, (c) => ({ ...c, ExposedPorts: exposed })), `EXPOSE ${goSlice(ports)}`, opts);
 }
 
+/**
+ * One EXPOSE word as BuildKit's parsePort: `[ip:][hostPort:]containerPort[/proto]`,
+ * a missing protocol is tcp, a range expands, only the container side is kept.
+ */
 function parsePort(raw: string, loc: Loc): string[] {
-  // [ip:][hostPort:]containerPort[/proto]; only the container side matters in an image.
-  const slash = raw.lastIndexOf('/');
-  const proto = (slash >= 0 ? raw.slice(slash + 1) : 'tcp').toLowerCase();
-  const spec = slash >= 0 ? raw.slice(0, slash) : raw;
-  const container = spec.slice(spec.lastIndexOf(':') + 1);
-  const m = /^(\d+)(?:-(\d+))?$/.exec(container);
-  const bad = (): never => {
-    throw new BuildStepError('EXPOSE_INVALID', `invalid containerPort: ${container}`, { location: loc, port: raw });
+  const bad = (why: string): never => {
+    throw new BuildStepError('EXPOSE_INVALID', `invalid port ${JSON.stringify(raw)}: ${why}`, { location: loc, port: raw });
   };
-  if (!m || !['tcp', 'udp', 'sctp'].includes(proto)) bad();
-  const start = Number(m![1]);
-  const end = m![2] === undefined ? start : Number(m![2]);
-  if (start > 65535 || end > 65535 || end < start) bad();
+  const parts = raw.split(':');
+  const container = parts[parts.length - 1]!;
+  let ip = parts.length >= 3 ? parts.slice(0, -2).join(':') : '';
+  const hostPort = parts.length >= 2 ? parts[parts.length - 2]! : '';
+  const slash = container.indexOf('/');
+  const port = slash < 0 ? container : container.slice(0, slash);
+  const proto = slash < 0 ? 'tcp' : container.slice(slash + 1).toLowerCase() || 'tcp';
+  if (port === '') bad('no port specified');
+  if (!['tcp', 'udp', 'sctp'].includes(proto)) bad(`invalid proto: ${container.slice(slash + 1)}`);
+  if (ip.startsWith('[') && ip.endsWith(']')) ip = ip.slice(1, -1);
+  if (ip !== '' && isIP(ip) === 0) bad(`invalid IP address: ${ip}`);
+  const range = portRange(port) ?? bad(`invalid containerPort: ${port}`);
+  if (hostPort !== '') {
+    const host = portRange(hostPort) ?? bad(`invalid hostPort: ${hostPort}`);
+    if (host[1] - host[0] !== range[1] - range[0] && range[0] !== range[1]) bad(`invalid ranges specified for container and host Ports: ${port} and ${hostPort}`);
+  }
   const out: string[] = [];
-  for (let p = start; p <= end; p++) out.push(`${p}/${proto}`);
+  for (let p = range[0]; p <= range[1]; p++) out.push(`${p}/${proto}`);
   return out;
+}
+
+/** `80` or `8000-8002` (Go strconv.ParseInt, 0–65535); undefined when invalid. */
+function portRange(s: string): [number, number] | undefined {
+  const num = (t: string) => (/^[+-]?\d+$/.test(t) && Number(t) >= 0 && Number(t) <= 65535 ? Number(t) : undefined);
+  const dash = s.indexOf('-', 1);
+  const start = num(dash < 0 ? s : s.slice(0, dash));
+  if (start === undefined) return undefined;
+  if (dash < 0 || s.slice(0, dash) === s.slice(dash + 1)) return [start, start];
+  const end = num(s.slice(dash + 1));
+  return end === undefined || end < start ? undefined : [start, end];
 }
 
 /** `VOLUME /a /b` or `["/a"]`: recorded only; the directory is not created (as BuildKit). */
@@ -130,8 +152,22 @@ export function shell(state: StageState, ins: ShellInstruction, opts: ExecOption
 /** `STOPSIGNAL SIGTERM` / `STOPSIGNAL 9`. */
 export function stopsignal(state: StageState, ins: StopsignalInstruction, opts: ExecOptions, loc: Loc): StageState {
   const sig = opts.expander.word(ins.signal, expansionEnv(state));
-  if (!/^(SIG[A-Z0-9+-]+|\d+)$/.test(sig)) throw new BuildStepError('STOPSIGNAL_INVALID', `invalid signal: ${sig}`, { location: loc });
+  if (!validSignal(sig)) throw new BuildStepError('STOPSIGNAL_INVALID', `invalid signal: ${sig}`, { location: loc });
   return commitMetadata(update(state, (c) => ({ ...c, StopSignal: sig })), `STOPSIGNAL ${sig}`, opts);
+}
+
+/** Linux signal names of moby/sys/signal's SignalMap (without the SIG prefix), which BuildKit's ParseSignal accepts. */
+const SIGNALS = new Set([
+  'ABRT', 'ALRM', 'BUS', 'CHLD', 'CLD', 'CONT', 'FPE', 'HUP', 'ILL', 'INT', 'IO', 'IOT', 'KILL', 'PIPE', 'POLL', 'PROF', 'PWR', 'QUIT',
+  'SEGV', 'STKFLT', 'STOP', 'SYS', 'TERM', 'TRAP', 'TSTP', 'TTIN', 'TTOU', 'URG', 'USR1', 'USR2', 'VTALRM', 'WINCH', 'XCPU', 'XFSZ',
+  'RTMIN', 'RTMAX', ...Array.from({ length: 15 }, (_, i) => `RTMIN+${i + 1}`), ...Array.from({ length: 14 }, (_, i) => `RTMAX-${i + 1}`),
+]);
+
+/** ParseSignal: a non-zero number (Go Atoi), or a known name in any case, with or without SIG. */
+function validSignal(s: string): boolean {
+  if (/^[+-]?\d+$/.test(s)) return Number(s) !== 0;
+  const upper = s.toUpperCase();
+  return SIGNALS.has(upper.startsWith('SIG') ? upper.slice(3) : upper);
 }
 
 /** `ONBUILD <trigger>`: stored for images built FROM this one. No history entry (as BuildKit). */
@@ -149,7 +185,8 @@ export function healthcheck(state: StageState, ins: HealthcheckInstruction, opts
         ...(ins.timeout ? { Timeout: ins.timeout } : {}),
         ...(ins.startPeriod ? { StartPeriod: ins.startPeriod } : {}),
         ...(ins.startInterval ? { StartInterval: ins.startInterval } : {}),
-        ...(ins.retries !== undefined ? { Retries: ins.retries } : {}),
+        // Zero means "inherit" and is omitted from the JSON (omitempty), like the durations.
+        ...(ins.retries ? { Retries: ins.retries } : {}),
       };
   const printed = `{Test:${goSlice(hc.Test)} Interval:${goDuration(hc.Interval ?? 0)} Timeout:${goDuration(hc.Timeout ?? 0)} StartPeriod:${goDuration(hc.StartPeriod ?? 0)} StartInterval:${goDuration(hc.StartInterval ?? 0)} Retries:${hc.Retries ?? 0}}`;
   return commitMetadata(update(state, (c) => ({ ...c, Healthcheck: hc })), `HEALTHCHECK ${printed}`, opts);

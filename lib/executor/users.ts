@@ -8,29 +8,32 @@ export interface Owner {
 }
 
 /**
- * Resolves `user[:group]` (names or numeric ids) against the stage's own
- * /etc/passwd and /etc/group, as BuildKit does for `--chown`, WORKDIR and
- * USER: a numeric user without a group gets the user's primary group from
- * /etc/passwd, or 0 when the user is not listed there. An unknown name gives
- * USER_UNKNOWN / GROUP_UNKNOWN.
+ * Resolves `user[:group]` the way BuildKit's file operations do (llb.WithUser
+ * and the solver's readUser), which is what `COPY --chown` and the directory
+ * WORKDIR creates for USER use: `root` and numbers are ids, and a user given
+ * by id alone gets the same number as group (`1000` is 1000:1000); a name
+ * is looked up in the stage's own /etc/passwd (its primary group) or
+ * /etc/group. Where BuildKit silently falls back to 0 for a name it cannot
+ * find, kiln stops with USER_UNKNOWN / GROUP_UNKNOWN. (A RUN as USER resolves
+ * differently: the primary group of a numeric user; not handled here.)
  */
 export function resolveOwner(tree: DirNode, spec: string, location: SourceLocation): Owner {
   const [user = '', group] = splitOnce(spec, ':');
-  const passwd = parseDb(readTreeFile(tree, '/etc/passwd'));
   let uid: number;
   let gid: number;
-  if (/^\d+$/.test(user)) {
-    uid = Number(user);
-    const row = passwd.find((r) => r[2] === user);
-    gid = row ? Number(row[3]) : 0;
+  const userId = parseId(user);
+  if (userId !== undefined) {
+    uid = userId;
+    gid = userId;
   } else {
-    const row = passwd.find((r) => r[0] === user);
+    const row = parseDb(readTreeFile(tree, '/etc/passwd')).find((r) => r[0] === user);
     if (row === undefined) throw new BuildStepError('USER_UNKNOWN', `unable to find user ${user}: no matching entries in passwd file`, { location, user });
     uid = Number(row[2]);
     gid = Number(row[3]);
   }
   if (group !== undefined) {
-    if (/^\d+$/.test(group)) gid = Number(group);
+    const groupId = parseId(group);
+    if (groupId !== undefined) gid = groupId;
     else {
       const row = parseDb(readTreeFile(tree, '/etc/group')).find((r) => r[0] === group);
       if (row === undefined) throw new BuildStepError('GROUP_UNKNOWN', `unable to find group ${group}: no matching entries in group file`, { location, group });
@@ -38,6 +41,12 @@ export function resolveOwner(tree: DirNode, spec: string, location: SourceLocati
     }
   }
   return { uid, gid };
+}
+
+/** llb's parseUID: `root` is 0, a decimal number is itself; anything else is a name. */
+function parseId(s: string): number | undefined {
+  if (s === 'root') return 0;
+  return /^\d+$/.test(s) && Number(s) < 2 ** 31 ? Number(s) : undefined;
 }
 
 function splitOnce(s: string, sep: string): [string, string?] {

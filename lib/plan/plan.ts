@@ -59,10 +59,15 @@ export function planBuild(instructions: readonly Instruction[], opts: { file: st
   return Object.freeze({ file: opts.file, globalArgs, stages, target });
 }
 
-/** The stage a FROM or `--from` name refers to: an earlier stage by name or (for `--from`) by index. */
+/**
+ * The stage a FROM or `--from` name refers to: an earlier stage by name or
+ * (for `--from`, `allowIndex`) by index. As BuildKit: `--from` names match
+ * case-insensitively; a FROM name must equal the lower-cased stage name
+ * (`FROM Build` is an image reference, not stage `build`).
+ */
 export function findStage(plan: Plan, name: string, before: number, allowIndex: boolean): Stage | undefined {
-  const lower = name.toLowerCase();
-  const byName = plan.stages.find((s) => s.index < before && s.name === lower);
+  const wanted = allowIndex ? name.toLowerCase() : name;
+  const byName = plan.stages.find((s) => s.index < before && s.name === wanted);
   if (byName !== undefined) return byName;
   if (allowIndex && /^\d+$/.test(name)) {
     const i = Number(name);

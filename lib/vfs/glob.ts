@@ -1,5 +1,5 @@
 import { VfsError } from './errors.ts';
-import type { DirNode } from './node.ts';
+import type { DirNode, Node } from './node.ts';
 import { compareNames, resolvePath, type EscapePolicy } from './tree.ts';
 
 /** True when `s` holds a Go `filepath.Match` metacharacter (`*`, `?`, `[`, `\`). */
@@ -31,38 +31,33 @@ export function compileComponent(pattern: string): RegExp {
 }
 
 function compileClass(pattern: string, start: number): { source: string; end: number } {
+  // Go's getEsc: `-` or `]` where a range bound is expected, or a class running to the end
+  // of the pattern, is ErrBadPattern; a reversed range (`[z-a]`) is valid and matches nothing.
   let i = start + 1;
   let negate = false;
   if (pattern[i] === '^') {
     negate = true;
     i++;
   }
-  let body = '';
-  let first = true;
-  for (;;) {
+  const bound = (): string => {
+    if (i >= pattern.length || pattern[i] === '-' || pattern[i] === ']') bad(pattern);
+    if (pattern[i] === '\\' && ++i >= pattern.length) bad(pattern);
+    const c = String.fromCodePoint(pattern.codePointAt(i)!); // whole code point: Go works on runes
+    i += c.length;
     if (i >= pattern.length) bad(pattern);
-    let c = pattern[i]!;
-    if (c === ']' && !first) break;
-    first = false;
-    if (c === '\\') {
-      if (++i >= pattern.length) bad(pattern);
-      c = pattern[i]!;
+    return c;
+  };
+  let body = '';
+  for (let ranges = 0; !(pattern[i] === ']' && ranges > 0); ranges++) {
+    const lo = bound();
+    let hi = lo;
+    if (pattern[i] === '-') {
+      i++;
+      hi = bound();
     }
-    let lo = c;
-    i++;
-    if (pattern[i] === '-' && pattern[i + 1] !== undefined && pattern[i + 1] !== ']') {
-      let hi = pattern[i + 1]!;
-      i += 2;
-      if (hi === '\\') {
-        if (i >= pattern.length) bad(pattern);
-        hi = pattern[i++]!;
-      }
-      if (hi < lo) bad(pattern);
-      body += `${escapeClass(lo)}-${escapeClass(hi)}`;
-    } else {
-      body += escapeClass(lo);
-    }
+    if (lo.codePointAt(0)! <= hi.codePointAt(0)!) body += lo === hi ? escapeClass(lo) : `${escapeClass(lo)}-${escapeClass(hi)}`;
   }
+  // An empty JavaScript class `[]` matches nothing, `[^/]` anything: what Go does for all-reversed ranges.
   return { source: negate ? `[^/${body}]` : `[${body}]`, end: i };
 }
 
@@ -79,29 +74,31 @@ function escapeClass(c: string): string {
 }
 
 /**
- * Expands a pattern against a tree, component by component, following
- * symlinks of directories on the way (confined by `escape`). Returns the
- * matching paths (as written, not resolved), sorted. A pattern without
- * wildcards is returned as is when it exists.
+ * Expands a pattern against a tree as BuildKit's fsutil ResolveWildcards
+ * does: the components before the first wildcard are resolved following
+ * symlinks (confined by `escape`); below that, the tree is walked without
+ * following symlinks (Go's filepath.Walk), and each further component is
+ * matched with Go `filepath.Match`. Returns the matching paths (prefix as
+ * written), sorted; a pattern without wildcards is returned as is when it
+ * exists.
  */
 export function glob(root: DirNode, pattern: string, escape: EscapePolicy): string[] {
-  let matches: string[][] = [[]];
   const comps = pattern.split('/').filter((c) => c !== '' && c !== '.');
-  for (const comp of comps) {
-    const next: string[][] = [];
-    for (const base of matches) {
-      if (comp === '..' || !hasWildcards(comp)) {
-        next.push([...base, comp]);
-        continue;
+  const first = comps.findIndex(hasWildcards);
+  const prefix = first < 0 ? comps : comps.slice(0, first);
+  const base = resolvePath(root, `/${prefix.join('/')}`, { followFinal: first >= 0, escape });
+  if (first < 0) return base.node === undefined ? [] : [prefix.join('/')];
+  let matches: { path: string[]; node: Node }[] = base.node === undefined ? [] : [{ path: prefix, node: base.node }];
+  for (const comp of comps.slice(first)) {
+    const re = hasWildcards(comp) ? compileComponent(comp) : undefined;
+    const next: typeof matches = [];
+    for (const m of matches) {
+      if (m.node.kind !== 'dir') continue;
+      for (const name of [...m.node.children.keys()].sort(compareNames)) {
+        if (re ? re.test(name) : name === comp) next.push({ path: [...m.path, name], node: m.node.children.get(name)! });
       }
-      const dir = resolvePath(root, `/${base.join('/')}`, { followFinal: true, escape }).node;
-      if (dir?.kind !== 'dir') continue;
-      const re = compileComponent(comp);
-      for (const name of [...dir.children.keys()].sort(compareNames)) if (re.test(name)) next.push([...base, name]);
     }
     matches = next;
   }
-  return matches
-    .filter((m) => resolvePath(root, `/${m.join('/')}`, { followFinal: false, escape }).node !== undefined)
-    .map((m) => m.join('/'));
+  return matches.map((m) => m.path.join('/'));
 }

@@ -33,7 +33,8 @@ export function getNode(root: DirNode, comps: readonly string[]): Node | undefin
  * Resolves `path` inside the tree, following symlinks in every component and
  * in the last one when `followFinal`. Never leaves the tree: see
  * {@link EscapePolicy}. A missing component ends resolution: the result has
- * `node: undefined` and the path as far as it could be resolved plus the rest.
+ * `node: undefined` and the path as far as it could be resolved plus the
+ * rest, cleaned lexically (`..` pops, within the same escape policy).
  * A non-directory in the middle gives `NOT_A_DIRECTORY`.
  */
 export function resolvePath(root: DirNode, path: string, opts: { followFinal: boolean; escape?: EscapePolicy }): Resolved {
@@ -60,7 +61,18 @@ export function resolvePath(root: DirNode, path: string, opts: { followFinal: bo
     const dir = dirs[dirs.length - 1]!;
     const node = dir.children.get(p);
     const last = parts.every((x) => x === '' || x === '.');
-    if (node === undefined) return { path: [...cur, p, ...parts.filter((x) => x !== '' && x !== '.')], node: undefined };
+    if (node === undefined) {
+      // Nothing to follow below a missing component: the rest is cleaned lexically (as Go's
+      // filepath.Join in BuildKit's fs.RootPath does), so `..` never survives as a name.
+      const rest = [...cur, p];
+      for (const x of parts) {
+        if (x === '' || x === '.') continue;
+        if (x !== '..') rest.push(x);
+        else if (rest.length > 0) rest.pop();
+        else if (escape === 'error') outside('through ..');
+      }
+      return { path: rest, node: undefined };
+    }
     if (node.kind === 'symlink' && (!last || opts.followFinal)) {
       if (++hops > MAX_SYMLINK_HOPS) throw new VfsError('SYMLINK_LOOP', `too many levels of symbolic links in ${JSON.stringify(path)}`, { path });
       if (node.target.startsWith('/')) {

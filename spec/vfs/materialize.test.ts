@@ -1,0 +1,80 @@
+/**
+ * materialize: a tree written to a real directory, then read back with
+ * lstat/readlink/readFile, independent of the code that wrote it.
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type DirNode, materialize } from '../../lib/vfs/index.ts';
+import { device, dir, fifo, file, link } from './tree-kit.ts';
+
+const isRoot = process.getuid?.() === 0;
+
+describe('materialize', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'kiln-mat-'));
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+  const hostFile = join(tmp, 'host-src');
+  writeFileSync(hostFile, 'bytes from a host file');
+
+  const tree: DirNode = dir(
+    {
+      etc: dir({ 'app.conf': file('key=value\n', { mode: 0o640, uid: 1000, gid: 1001, mtime: 1_600_000_000 }) }, { mode: 0o755, mtime: 1_650_000_000 }),
+      secret: dir({ ro: file('read only', { mode: 0o400 }) }, { mode: 0o500, uid: 7, gid: 8, mtime: 1_500_000_000 }),
+      shared: dir({}, { mode: 0o2775, mtime: 1_400_000_000 }),
+      tmp: dir({}, { mode: 0o1777 }),
+      bin: dir({
+        su: file('#!/bin/sh\n', { mode: 0o4755, uid: 0, gid: 0 }),
+        host: { kind: 'file', meta: { mode: 0o755, uid: 3, gid: 4, mtime: 1_234_567_890 }, size: 22, content: { kind: 'host-file', path: hostFile } },
+      }),
+      rel: link('etc/app.conf', { mtime: 1_300_000_000, uid: 5, gid: 6 }),
+      abs: link('/etc/passwd'),
+      dangling: link('../../nowhere'),
+      pipe: fifo({ mode: 0o620, mtime: 1_100_000_000 }),
+      ...(isRoot ? { null: device('char', 1, 3, { mode: 0o666 }) } : {}),
+    },
+    { mode: 0o750, mtime: 1_000_000_000 },
+  );
+  const dest = join(tmp, 'out');
+
+  test('writes the tree', async () => {
+    await materialize(tree, dest);
+  });
+
+  const expect: (readonly [string, number, number, number, number])[] = [
+    ['', 0o040750, 0, 0, 1_000_000_000],
+    ['etc', 0o040755, 0, 0, 1_650_000_000],
+    ['etc/app.conf', 0o100640, 1000, 1001, 1_600_000_000],
+    ['secret', 0o040500, 7, 8, 1_500_000_000],
+    ['secret/ro', 0o100400, 0, 0, 1_700_000_000],
+    ['shared', 0o042775, 0, 0, 1_400_000_000],
+    ['tmp', 0o041777, 0, 0, 1_700_000_000],
+    ['bin/su', 0o104755, 0, 0, 1_700_000_000],
+    ['bin/host', 0o100755, 3, 4, 1_234_567_890],
+    ['rel', 0o120777, 5, 6, 1_300_000_000],
+    ['pipe', 0o010620, 0, 0, 1_100_000_000],
+    ...(isRoot ? ([['null', 0o020666, 0, 0, 1_700_000_000]] as const) : []),
+  ];
+  for (const [path, mode, uid, gid, mtime] of expect) {
+    test(`${path || '/'}: type and mode, owner (as root), mtime`, () => {
+      const st = lstatSync(join(dest, path));
+      assert.equal(st.mode.toString(8), mode.toString(8));
+      assert.equal(st.mtimeMs / 1000, mtime);
+      if (isRoot) assert.deepEqual([st.uid, st.gid], [uid, gid]);
+    });
+  }
+
+  test('contents and link targets', () => {
+    assert.equal(readFileSync(join(dest, 'etc/app.conf'), 'utf8'), 'key=value\n');
+    assert.equal(readFileSync(join(dest, 'secret/ro'), 'utf8'), 'read only');
+    assert.equal(readFileSync(join(dest, 'bin/host'), 'utf8'), 'bytes from a host file');
+    assert.equal(readlinkSync(join(dest, 'rel')), 'etc/app.conf');
+    assert.equal(readlinkSync(join(dest, 'abs')), '/etc/passwd');
+    assert.equal(readlinkSync(join(dest, 'dangling')), '../../nowhere');
+    if (isRoot) {
+      const st = lstatSync(join(dest, 'null'));
+      assert.deepEqual([Math.floor(st.rdev / 256) & 0xfff, st.rdev & 0xff], [1, 3]);
+    }
+  });
+});

@@ -1,6 +1,6 @@
 import { type AddInstruction, type CopyInstruction, type Heredoc, ShellLexer } from '../dockerfile/index.ts';
 import {
-  type DirNode, getNode, type Meta, type Node, glob, hasWildcards, joinPath, mkdirAll, resolvePath, setNode, splitConfined, VfsError,
+  archiveKind, type DirNode, emptyDir, extractTarInto, type FileNode, getNode, type Meta, type Node, glob, hasWildcards, joinPath, mkdirAll, resolvePath, setNode, splitConfined, VfsError,
 } from '../vfs/index.ts';
 import { commitLayer } from './commit.ts';
 import { BuildStepError } from './errors.ts';
@@ -54,6 +54,10 @@ export async function copy(state: StageState, ins: CopyInstruction | AddInstruct
   const multi = destIsDir || items.length > 1;
   try {
     for (const item of items) {
+      if (ins.kind === 'ADD' && ins.unpack !== false && source.confined && item.node.kind === 'file' && isArchive(item.node, loc)) {
+        tree = await unpackInto(tree, dest, item.node, owner, chmod, dirMeta, loc);
+        continue;
+      }
       const node = restamp(item.node, owner, chmod);
       tree = node.kind === 'dir' ? copyDirContents(tree, dest, node, dirMeta) : placeLeaf(tree, dest, multi, item.name, node, dirMeta);
     }
@@ -64,6 +68,27 @@ export async function copy(state: StageState, ins: CopyInstruction | AddInstruct
   const flags = [ins.parents ? '--parents' : '', chown !== undefined ? `--chown=${chown}` : '', chmodText !== undefined ? `--chmod=${chmodText}` : ''].filter((f) => f !== '');
   const createdBy = [ins.kind, ...flags, ...sources, ...ins.heredocs.map((h) => `<<${h.name}`), rawDest].join(' ');
   return commitLayer(state, tree, `${createdBy} # buildkit`, opts);
+}
+
+/** ADD unpacks a local tar (plain or gzip) instead of copying it; bzip2/xz archives are refused, not copied. */
+function isArchive(node: FileNode, loc: Loc): boolean {
+  const kind = archiveKind(node.content, node.size);
+  if (kind === 'unsupported-compression') {
+    throw new BuildStepError('ADD_ARCHIVE_UNSUPPORTED', 'ADD of a bzip2 or xz compressed archive is not supported yet (gzip and plain tar are)', { location: loc });
+  }
+  return kind === 'tar' || kind === 'tar+gzip';
+}
+
+/** The archive's entries go into the directory `dest` (created when missing) with their own metadata, or `--chown`/`--chmod`'s. */
+async function unpackInto(tree: DirNode, dest: string, archive: FileNode, owner: Owner | undefined, chmod: number | undefined, dirMeta: Meta, loc: Loc): Promise<DirNode> {
+  let unpacked: DirNode;
+  try {
+    unpacked = await extractTarInto(emptyDir(), '/', archive.content, dirMeta);
+  } catch (cause) {
+    throw new BuildStepError('ADD_ARCHIVE_INVALID', `cannot unpack archive: ${(cause as Error).message}`, { location: loc, cause });
+  }
+  const made = mkdirAll(tree, dest, dirMeta);
+  return mergeChildren(made.root, made.path, owner || chmod !== undefined ? (restamp(unpacked, owner, chmod) as DirNode) : unpacked);
 }
 
 /**

@@ -9,3 +9,4 @@ export * from './host-tree.ts';
 export * from './materialize.ts';
 export * from './read-content.ts';
 export * from './clamp-mtimes.ts';
+export * from './extract-tar.ts';

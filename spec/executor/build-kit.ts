@@ -85,16 +85,18 @@ async function dumpLayers(image: Image, tmp: string): Promise<{ layers: TarEntry
 /**
  * Builds `dockerfile` over a context of `files` (SOURCE_DATE_EPOCH = EPOCH
  * unless `opts.epoch` says otherwise; `null` builds without one).
+ * `prepare` may add to the context directory before the build (archives…).
  */
 export async function buildIt(
   files: Record<string, Entry>,
   dockerfile: string,
-  opts: Partial<Omit<BuildOptions, 'epoch'>> & { epoch?: number | null } = {},
+  opts: Partial<Omit<BuildOptions, 'epoch'>> & { epoch?: number | null; prepare?: (ctx: string) => void } = {},
 ): Promise<Built> {
   const tmp = mkdtempSync(join(tmpdir(), 'kiln-exec-'));
   try {
     const ctx = writeContext(join(tmp, 'ctx'), { ...files, Dockerfile: dockerfile });
-    const { epoch, ...rest } = opts;
+    const { epoch, prepare, ...rest } = opts;
+    prepare?.(ctx);
     const result = await build({
       contextDir: ctx,
       home: join(tmp, 'home'),

@@ -1,7 +1,13 @@
 import type { Heredoc } from './instructions.ts';
-import { shellWords } from './heredoc-lexer.ts';
+import { ShellLexer } from './shell-lexer.ts';
 
-export { ShellWordError } from './heredoc-lexer.ts';
+// BuildKit finds heredocs with its shell lexer's ProcessWords over an empty
+// environment (SkipUnsetEnv keeps every `$VAR` as written) and escape `\`.
+const NO_ENV: ReadonlyMap<string, string> = new Map();
+const lexer = new ShellLexer('\\');
+function shellWords(text: string, o: { rawQuotes: boolean; rawEscapes: boolean }): string[] {
+  return lexer.processWords(text, NO_ENV, { ...o, skipUnsetEnv: true });
+}
 
 /** A heredoc opener found in an instruction line; `content` is filled by the parser. */
 export type HeredocOpener = Omit<Heredoc, 'content'>;
@@ -11,7 +17,7 @@ const HEREDOC_WORD = /^([0-9]*)<<(-?)[\t\n\f\r ]*([^<]*)$/;
 
 /**
  * Recognises one word as a heredoc opener (`<<EOF`, `<<-'EOF'`, `3<<EOF`,
- * `<< EOF`). Returns undefined when it is not one; throws ShellWordError when
+ * `<< EOF`). Returns undefined when it is not one; throws ShellError when
  * the delimiter has an unterminated quote (`<<'EOF`). `expand` is false when
  * any part of the delimiter is quoted.
  */

@@ -6,7 +6,8 @@
 import type { AstNode, Directives, ParseResult, ParseWarning } from './ast.ts';
 import { DirectiveScanner, DirectiveSyntaxError } from './directives.ts';
 import { DockerfileError, InstructionError } from './errors.ts';
-import { ShellWordError, heredocsFromLine } from './heredoc.ts';
+import { heredocsFromLine } from './heredoc.ts';
+import { ShellError } from './shell-error.ts';
 import type { Heredoc } from './instructions.ts';
 import { parseLine } from './parser-args.ts';
 import type { LineNode } from './parser-args.ts';
@@ -192,7 +193,7 @@ class Parser {
   private located(err: unknown, start: number): unknown {
     const location = { file: this.file, line: start, endLine: this.reader.line };
     if (err instanceof InstructionError) return new DockerfileError(err.code, err.message, location);
-    if (err instanceof ShellWordError) return new DockerfileError('DOCKERFILE_SYNTAX', err.message, location);
+    if (err instanceof ShellError) return new DockerfileError('DOCKERFILE_SYNTAX', err.message, location);
     return err;
   }
 }

@@ -39,7 +39,7 @@ if (WORDS.length !== 64) throw new Error(`make-context: WORDS must hold 64 words
  */
 class KeyStream {
   private readonly cipher;
-  private pool = Buffer.alloc(0);
+  private pool: Buffer = Buffer.alloc(0);
   private at = 0;
 
   constructor(seed: string) {

@@ -9,6 +9,8 @@ export interface SourceLocation {
   line: number;
   /** Last line of a multi-line instruction, 1-based inclusive. */
   endLine?: number;
+  /** 1-based column of the offending word, when known. */
+  column?: number;
 }
 
 export interface KilnErrorOptions {
@@ -33,7 +35,8 @@ export class KilnError extends Error {
 
   /** One line for a terminal: `file:line: CODE: message`. */
   toLine(): string {
-    const where = this.location ? `${this.location.file}:${this.location.line}: ` : '';
+    const l = this.location;
+    const where = l ? `${l.file}:${l.line}${l.column !== undefined ? `:${l.column}` : ''}: ` : '';
     return `${where}${this.code}: ${this.message}`;
   }
 }

@@ -33,3 +33,20 @@ export const INSPECT_HELP = `Usage:  kiln inspect NAME|ID
 
 Display the configuration of an image in the local store, as JSON
 `;
+
+export const PARSE_HELP = `Usage:  kiln parse [OPTIONS] FILE
+
+Print a Dockerfile's syntax tree
+
+Options:
+      --format string   buildkit (the S-expression dump of BuildKit's parser tests, default) or json (with source ranges)
+`;
+
+export const CONTEXT_HELP = `Usage:  kiln context ls [OPTIONS] CONTEXT
+
+List the files of a build context that a build would see, after .dockerignore
+(or <Dockerfile>.dockerignore next to the Dockerfile, which takes precedence)
+
+Options:
+  -f, --file string   Name of the Dockerfile (default: "CONTEXT/Dockerfile")
+`;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from './args.ts';
-import { BUILD_HELP, IMAGES_HELP, INSPECT_HELP } from './help.ts';
+import { BUILD_HELP, CONTEXT_HELP, IMAGES_HELP, INSPECT_HELP, PARSE_HELP } from './help.ts';
 
 const HELP = `Usage:  kiln [OPTIONS] COMMAND
 
@@ -16,6 +16,8 @@ Commands:
   build       Build an image from a Dockerfile
   images      List images in the local store
   inspect     Display the configuration of an image
+  parse       Print a Dockerfile's syntax tree
+  context     List the files a build would see (context ls)
 
 Environment:
   KILN_HOME            The local image store (default ~/.local/share/kiln)
@@ -73,6 +75,12 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
       case 'inspect':
         if (wantsHelp) return help(io, INSPECT_HELP);
         return await (await import('./image-commands.ts')).inspectCommand(rest, io, kilnHome(io.env));
+      case 'parse':
+        if (wantsHelp) return help(io, PARSE_HELP);
+        return await (await import('./front-commands.ts')).parseCommand(rest, io);
+      case 'context':
+        if (wantsHelp) return help(io, CONTEXT_HELP);
+        return await (await import('./front-commands.ts')).contextCommand(rest, io);
       default:
         io.err(`kiln: '${cmd}' is not a kiln command.\nSee 'kiln --help'\n`);
         return 1;

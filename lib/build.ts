@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { KilnError } from './errors.ts';
-import { IgnoreMatcher, parseDockerfile, readDockerignore, ShellLexer, toInstructions } from './dockerfile/index.ts';
+import { dumpAst, IgnoreMatcher, parseDockerfile, readDockerignore, ShellLexer, toInstructions } from './dockerfile/index.ts';
 import { type BuildEvent, executeBuild, type Expander } from './executor/index.ts';
 import type { Image, ImageFormat } from './image/index.ts';
 import { withFormat } from './image/index.ts';
@@ -13,7 +13,7 @@ import type { Compression, Platform } from './oci/index.ts';
 import { planBuild } from './plan/index.ts';
 import { formatRef, type ImageRef, parseRef } from './ref/index.ts';
 import { LocalStore } from './transport/index.ts';
-import { changesToEntries, clampMtimes, diff, type DirNode, emptyDir, type HostFilter, materialize } from './vfs/index.ts';
+import { changesToEntries, clampMtimes, diff, type DirNode, emptyDir, type HostFilter, hostTree, materialize, walk } from './vfs/index.ts';
 import { tarStream } from './archive/index.ts';
 import { preflightOutput, writeDirAtomic, writeDockerArchive, writeFileAtomic, writeOciArchive, writeOciLayout } from './transport/index.ts';
 
@@ -68,15 +68,7 @@ export function hostPlatform(): Platform {
  * tags. Bad input fails before anything is written to an output.
  */
 export async function build(opts: BuildOptions): Promise<BuildResult> {
-  const contextDir = resolve(opts.contextDir);
-  if (!existsSync(contextDir) || !statSync(contextDir).isDirectory()) {
-    throw new BuildError('CONTEXT_NOT_FOUND', `build context ${opts.contextDir} is not a directory`, { path: opts.contextDir });
-  }
-  const dockerfilePath = resolve(contextDir, opts.dockerfile ?? 'Dockerfile');
-  const fileName = opts.dockerfile ?? 'Dockerfile';
-  if (!existsSync(dockerfilePath) || !statSync(dockerfilePath).isFile()) {
-    throw new BuildError('DOCKERFILE_NOT_FOUND', `cannot read Dockerfile ${dockerfilePath}: no such file`, { path: dockerfilePath });
-  }
+  const { contextDir, dockerfilePath, fileName } = locateInputs(opts);
   const refs = (opts.tags ?? []).map((t) => parseRef(t));
   for (const out of opts.outputs ?? []) await preflightOutput(out.dest, out.type === 'local' || (out.type === 'oci' && !out.tar) ? 'dir' : 'file');
   const parsed = parseDockerfile(readFileSync(dockerfilePath), fileName);
@@ -112,6 +104,43 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   await writeOutputs(opts.outputs ?? [], image, tree, refs);
   await store.putImage(image, refs);
   return { image, refs };
+}
+
+/** Where a build's inputs are: `-f` is relative to the working directory (as docker), the default is CONTEXT/Dockerfile. */
+function locateInputs(opts: { contextDir: string; dockerfile?: string }): { contextDir: string; dockerfilePath: string; fileName: string } {
+  const contextDir = resolve(opts.contextDir);
+  if (!existsSync(contextDir) || !statSync(contextDir).isDirectory()) {
+    throw new BuildError('CONTEXT_NOT_FOUND', `build context ${opts.contextDir} is not a directory`, { path: opts.contextDir });
+  }
+  const dockerfilePath = opts.dockerfile !== undefined ? resolve(opts.dockerfile) : join(contextDir, 'Dockerfile');
+  if (!existsSync(dockerfilePath) || !statSync(dockerfilePath).isFile()) {
+    throw new BuildError('DOCKERFILE_NOT_FOUND', `cannot read Dockerfile ${dockerfilePath}: no such file`, { path: dockerfilePath });
+  }
+  return { contextDir, dockerfilePath, fileName: opts.dockerfile ?? 'Dockerfile' };
+}
+
+/**
+ * The files a build of `contextDir` would see, after `.dockerignore`:
+ * relative paths in tar order, directories with a trailing `/`.
+ */
+export function listContext(opts: { contextDir: string; dockerfile?: string }): string[] {
+  const { contextDir, dockerfilePath } = locateInputs(opts);
+  const filter = contextFilter(contextDir, dockerfilePath);
+  const out: string[] = [];
+  walk(hostTree(contextDir, filter ? { filter } : {}), (path, node) => out.push(`${path.join('/')}${node.kind === 'dir' ? '/' : ''}`));
+  return out;
+}
+
+/** The Dockerfile's syntax tree: BuildKit's test dump format (`buildkit`) or JSON with source ranges. */
+export function parseFile(path: string, format: 'buildkit' | 'json'): string {
+  let text: Buffer;
+  try {
+    text = readFileSync(path);
+  } catch (cause) {
+    throw new BuildError('DOCKERFILE_NOT_FOUND', `cannot read Dockerfile ${path}: ${(cause as Error).message}`, { path, cause });
+  }
+  const parsed = parseDockerfile(text, path);
+  return format === 'buildkit' ? dumpAst(parsed.nodes) : `${JSON.stringify({ directives: parsed.directives, nodes: parsed.nodes, warnings: parsed.warnings }, null, 2)}\n`;
 }
 
 /** The context's `.dockerignore` (or `<Dockerfile>.dockerignore` next to the Dockerfile, which wins, as BuildKit). */

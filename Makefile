@@ -2,10 +2,10 @@
 SHELL := /bin/bash
 NODE ?= node
 TSX := $(NODE) --import tsx
-APT_PACKAGES := umoci skopeo
+APT_PACKAGES := umoci skopeo docker-registry apache2-utils
 SPEC_FILES = $(shell find spec -name '*.test.ts' | sort)
 
-.PHONY: deps check test demo bench fixtures clean
+.PHONY: deps check test demo bench fixtures fuzz clean
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -31,6 +31,12 @@ fixtures: deps
 
 test: deps check
 	$(TSX) --test --test-concurrency=2 $(SPEC_FILES)
+
+# Mutated corpus Dockerfiles through parser, linter and planner (not part of make test).
+FUZZ_COUNT ?= 100000
+FUZZ_SEED ?= 1
+fuzz: node_modules/.package-lock.json
+	$(TSX) spec/fuzz/fuzz-dockerfile.ts --count $(FUZZ_COUNT) --seed $(FUZZ_SEED)
 
 demo: deps
 	bash testdata/demo/run.sh

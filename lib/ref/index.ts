@@ -1,1 +1,2 @@
 export * from './image-ref.ts';
+export * from './registry-host.ts';

@@ -1,0 +1,15 @@
+export * from './registry-error.ts';
+export type { RegistryEvent, RegistryEventSink } from './registry-event.ts';
+export { RegistryClient, type RegistryClientOptions, type RepositoryRef, type GetManifestOptions, type ResolvedManifest } from './registry-client.ts';
+export { type FetchedManifest, MANIFEST_ACCEPT, MAX_MANIFEST_BYTES } from './manifests.ts';
+export type { OpenBlobOptions } from './blob-reader.ts';
+export { type PushBlobOptions, type PushBlobResult, type UploadSettings, DEFAULT_UPLOAD } from './blob-upload.ts';
+export { CredentialStore, type CredentialStoreOptions, type CredentialSource, type Credentials, staticCredentials } from './credential-store.ts';
+export { dockerConfigDir, configKey, type DockerConfigFile } from './docker-config.ts';
+export { parseMirrors, type Mirrors } from './mirrors.ts';
+export { resolvePlatform, compatiblePlatforms } from './platform-match.ts';
+export { createLimiter, mapLimit, type Limiter } from './limiter.ts';
+export { parseWwwAuthenticate, type Challenge } from './www-authenticate.ts';
+export { type Timeouts, DEFAULT_TIMEOUTS } from './http-transport.ts';
+export { type RetryPolicy, DEFAULT_RETRY, parseRetryAfter } from './retry.ts';
+export { redact } from './redact.ts';

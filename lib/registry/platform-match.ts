@@ -1,0 +1,104 @@
+import type { Descriptor, Index, Platform } from '../oci/index.ts';
+
+/** os/architecture/variant after containerd's normalization ('' = no variant). */
+interface Norm {
+  os: string;
+  architecture: string;
+  variant: string;
+}
+
+/** containerd's normalizeArch: aliases folded, default variants made explicit or dropped. */
+function normalize(p: Pick<Platform, 'os' | 'architecture' | 'variant'>): Norm {
+  let os = p.os.toLowerCase();
+  if (os === 'macos') os = 'darwin';
+  let arch = p.architecture.toLowerCase();
+  let variant = (p.variant ?? '').toLowerCase();
+  switch (arch) {
+    case 'i386':
+      arch = '386';
+      variant = '';
+      break;
+    case 'x86_64': case 'x86-64': case 'amd64':
+      arch = 'amd64';
+      if (variant === 'v1') variant = '';
+      break;
+    case 'aarch64': case 'arm64':
+      arch = 'arm64';
+      if (variant === '8' || variant === 'v8' || variant === 'v8.0') variant = '';
+      break;
+    case 'armhf':
+      arch = 'arm';
+      variant = 'v7';
+      break;
+    case 'armel':
+      arch = 'arm';
+      variant = 'v6';
+      break;
+    case 'arm':
+      if (variant === '' || variant === '7') variant = 'v7';
+      else if (variant === '5' || variant === '6' || variant === '8') variant = `v${variant}`;
+      break;
+  }
+  return { os, architecture: arch, variant };
+}
+
+const versionOf = (variant: string, prefix = 'v'): number => (variant.startsWith(prefix) ? Number(variant.slice(prefix.length)) : NaN);
+
+/**
+ * The platforms a host of `p` runs, best first, as containerd's
+ * `platforms.Only`: amd64/vN also runs vN-1…v1 and 386; arm/vN runs
+ * vN-1…v5; arm64/v8.x runs v8.(x-1)…v8 (v9.x also v8.(x+5)…) and 32-bit
+ * arm/v8…v5.
+ */
+export function compatiblePlatforms(p: Pick<Platform, 'os' | 'architecture' | 'variant'>): Norm[] {
+  const n = normalize(p);
+  const out: Norm[] = [n];
+  const same = (variant: string): Norm => ({ ...n, variant });
+  if (n.architecture === 'amd64') {
+    for (let v = versionOf(n.variant) - 1; v >= 1; v--) out.push(same(v === 1 ? '' : `v${v}`));
+    out.push({ os: n.os, architecture: '386', variant: '' });
+  } else if (n.architecture === 'arm') {
+    for (let v = versionOf(n.variant) - 1; v >= 5; v--) out.push(same(`v${v}`));
+  } else if (n.architecture === 'arm64') {
+    const variant = n.variant === '' ? 'v8' : n.variant;
+    const [majorText, minorText] = variant.slice(1).split('.');
+    const major = Number(majorText);
+    let minor = minorText === undefined ? 0 : Number(minorText);
+    if (major === 9 && Number.isInteger(minor)) {
+      for (let m = minor - 1; m >= 0; m--) out.push(same(m === 0 ? 'v9' : `v9.${m}`));
+      minor = Math.min(9, minor + 5);
+      out.push(same(`v8.${minor}`));
+    }
+    if ((major === 8 || major === 9) && Number.isInteger(minor)) {
+      for (let m = minor - 1; m >= 0; m--) out.push(same(m === 0 ? '' : `v8.${m}`));
+    }
+    if (major >= 8) out.push(...compatiblePlatforms({ os: n.os, architecture: 'arm', variant: 'v8' }));
+  }
+  return out;
+}
+
+function matches(want: Norm, candidate: Platform): boolean {
+  const c = normalize(candidate);
+  return c.os === want.os && c.architecture === want.architecture && c.variant === want.variant;
+}
+
+/**
+ * The manifest of `index` that best fits `platform`, by containerd's
+ * ordered matcher: an exact match (after normalization: `aarch64` =
+ * `arm64`, `arm` = `arm/v7`, `arm64/v8` = `arm64`) first, then the
+ * compatible platforms in order of preference; among equals, the first in
+ * the index. Entries without a platform (attestations, artifacts) never
+ * match. Undefined when nothing fits.
+ */
+export function resolvePlatform(index: Pick<Index, 'manifests'>, platform: Pick<Platform, 'os' | 'architecture' | 'variant'>): Descriptor | undefined {
+  for (const want of compatiblePlatforms(platform)) {
+    const hit = index.manifests.find((d) => d.platform !== undefined && matches(want, d.platform));
+    if (hit !== undefined) return hit;
+  }
+  return undefined;
+}
+
+/** `os/arch[/variant]` of every platform an index offers, for messages. */
+export function describePlatforms(index: Pick<Index, 'manifests'>): string[] {
+  return index.manifests.flatMap((d) => (d.platform ? [[d.platform.os, d.platform.architecture, d.platform.variant].filter(Boolean).join('/')] : []));
+}

@@ -5,12 +5,12 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { KilnError } from './errors.ts';
-import { dumpAst, IgnoreMatcher, parseDockerfile, readDockerignore, ShellLexer, toInstructions } from './dockerfile/index.ts';
+import { checkDirectiveOf, dumpAst, IgnoreMatcher, lintDockerfile, type LintWarning, lintViolationMessage, parseDockerfile, readDockerignore, ShellLexer, toInstructions } from './dockerfile/index.ts';
 import { type BuildEvent, executeBuild, type Expander } from './executor/index.ts';
 import type { Image, ImageFormat } from './image/index.ts';
 import { withFormat } from './image/index.ts';
 import type { Compression, Platform } from './oci/index.ts';
-import { planBuild } from './plan/index.ts';
+import { type Plan, planBuild, unusedBuildArgsMessage } from './plan/index.ts';
 import { formatRef, type ImageRef, parseRef } from './ref/index.ts';
 import { LocalStore } from './transport/index.ts';
 import { changesToEntries, clampMtimes, diff, type DirNode, emptyDir, type HostFilter, hostTree, materialize, walk } from './vfs/index.ts';
@@ -71,9 +71,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const { contextDir, dockerfilePath, fileName } = locateInputs(opts);
   const refs = (opts.tags ?? []).map((t) => parseRef(t));
   for (const out of opts.outputs ?? []) await preflightOutput(out.dest, out.type === 'local' || (out.type === 'oci' && !out.tar) ? 'dir' : 'file');
-  const parsed = parseDockerfile(readFileSync(dockerfilePath), fileName);
-  const plan = planBuild(toInstructions(parsed, fileName), { file: fileName, ...(opts.target !== undefined ? { target: opts.target } : {}) });
-  const lexer = new ShellLexer(parsed.escapeToken);
+  const { plan, warnings, lexer } = frontEnd(dockerfilePath, fileName, opts);
+  const emit = opts.onEvent ?? (() => {});
+  for (const w of warnings) emit({ kind: 'warning', message: `${w.rule}: ${w.message}`, location: w.location });
+  if (plan.unusedBuildArgs.length > 0) emit({ kind: 'warning', message: unusedBuildArgsMessage(plan.unusedBuildArgs) });
   const expander: Expander = {
     word: (w, env) => lexer.processWord(w, env).word,
     words: (w, env) => lexer.processWords(w, env),
@@ -87,12 +88,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     expander,
     now: opts.now ?? new Date(),
     epoch: opts.epoch,
-    buildArgs: new Map(Object.entries(opts.buildArgs ?? {})),
     format,
     compression: opts.compression ?? 'gzip',
     compressionLevel: opts.compressionLevel ?? 6,
-    emit: opts.onEvent ?? (() => {}),
-    platform: opts.platform ?? hostPlatform(),
+    emit,
     resolver: {
       resolve: async (ref) => {
         throw new BuildError('IMAGE_NOT_FOUND', `image ${ref.registry}/${ref.repository} not found`);
@@ -104,6 +103,48 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   await writeOutputs(opts.outputs ?? [], image, tree, refs);
   await store.putImage(image, refs);
   return { image, refs };
+}
+
+/** What `planFile` needs: the build's front-end options. */
+export interface PlanFileOptions {
+  contextDir: string;
+  dockerfile?: string;
+  target?: string;
+  buildArgs?: Readonly<Record<string, string>>;
+  platform?: Platform;
+}
+
+/** The plan of a build and every warning, with no I/O beyond reading the Dockerfile (`kiln plan`). */
+export function planFile(opts: PlanFileOptions): { plan: Plan; warnings: LintWarning[] } {
+  const { dockerfilePath, fileName } = locateInputs(opts);
+  const { plan, warnings } = frontEnd(dockerfilePath, fileName, opts);
+  return { plan, warnings };
+}
+
+/**
+ * Parse, check and plan: the Dockerfile's instructions, BuildKit's static
+ * build checks (a `# check=error=true` directive makes them fatal), and the
+ * stage plan with its own warnings (UndefinedVar…).
+ */
+function frontEnd(dockerfilePath: string, fileName: string, opts: Omit<PlanFileOptions, 'contextDir' | 'dockerfile'>): { plan: Plan; warnings: LintWarning[]; lexer: ShellLexer } {
+  const parsed = parseDockerfile(readFileSync(dockerfilePath), fileName);
+  const lexer = new ShellLexer(parsed.escapeToken);
+  const check = checkDirectiveOf(parsed, fileName);
+  const instructions = toInstructions(parsed, fileName);
+  const plan = planBuild(instructions, {
+    file: fileName,
+    ...(opts.target !== undefined ? { target: opts.target } : {}),
+    buildArgs: new Map(Object.entries(opts.buildArgs ?? {})),
+    targetPlatform: opts.platform ?? hostPlatform(),
+    buildPlatform: hostPlatform(),
+    expand: (w, env) => lexer.processWord(w, env),
+    lines: parsed.lines,
+    check,
+  });
+  const warnings = [...lintDockerfile(parsed, instructions, fileName, { check }), ...plan.warnings].sort((a, b) => a.location.line - b.location.line);
+  const violation = check.error ? lintViolationMessage(warnings) : undefined;
+  if (violation !== undefined) throw new BuildError('BUILD_CHECK_FAILED', violation, { location: warnings[0]!.location });
+  return { plan, warnings, lexer };
 }
 
 /** Where a build's inputs are: `-f` is relative to the working directory (as docker), the default is CONTEXT/Dockerfile. */

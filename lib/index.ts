@@ -1,7 +1,9 @@
 /** kiln's public API: what cli/ (and library users) may use. */
-export { build, listContext, parseFile, hostPlatform, BuildError, type BuildEvent, type BuildOptions, type BuildResult, type OutputSpec } from './build.ts';
+export { build, listContext, parseFile, planFile, type PlanFileOptions, hostPlatform, BuildError, type BuildEvent, type BuildOptions, type BuildResult, type OutputSpec } from './build.ts';
 export { KilnError, type SourceLocation } from './errors.ts';
 export { LocalStore, type LocalImageSummary } from './transport/index.ts';
 export { parseRef, formatRef, familiarName, type ImageRef } from './ref/index.ts';
 export type { Image } from './image/index.ts';
 export { canonicalJson } from './oci/index.ts';
+export type { Plan, Stage } from './plan/index.ts';
+export type { LintWarning } from './dockerfile/index.ts';

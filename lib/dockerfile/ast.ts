@@ -29,6 +29,11 @@ export interface AstNode {
   heredocs: Heredoc[];
   /** Lines of the instruction including continuation lines and heredoc bodies. */
   range: SourceRange;
+  /**
+   * 1-based column of the keyword on the first line (after indentation);
+   * an ONBUILD trigger's child carries the column of its own keyword.
+   */
+  column: number;
   /** Comment lines right before the instruction (BuildKit's `PrevComment`). */
   comments: string[];
 }
@@ -41,6 +46,8 @@ export interface Directives {
   escape: '\\' | '`';
   /** `# check=` value, as written (e.g. `skip=all;error=true`). */
   check?: string;
+  /** 1-based line of the `# check=` directive, when there is one. */
+  checkLine?: number;
 }
 
 /** A problem that does not stop the build (BuildKit prints these). */
@@ -64,6 +71,11 @@ export interface ParseResult {
   /** Instructions in source order. Never empty (an empty file is an error). */
   nodes: AstNode[];
   warnings: ParseWarning[];
+  /**
+   * The physical lines of the file (BOM and line terminators removed), for
+   * pointing errors at a column: `lines[n - 1]` is line n.
+   */
+  lines: readonly string[];
 }
 
 /**

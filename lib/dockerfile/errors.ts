@@ -41,11 +41,26 @@ export class DockerfileError extends KilnError {
 }
 
 /**
+ * Where in an instruction an error points, for its column: the `n`th
+ * (0-based) occurrence of `text` after the keyword, e.g. `--mount` for the
+ * second mount flag `{ text: '--mount', occurrence: 1 }`.
+ */
+export interface ErrorAnchor {
+  text: string;
+  occurrence?: number;
+}
+
+/**
  * Internal: a failure found while converting one node, before the caller
  * knows (or adds) its location. Not exported from index.ts.
  */
 export class InstructionError extends Error {
-  constructor(readonly code: DockerfileErrorCode, message: string) {
+  constructor(readonly code: DockerfileErrorCode, message: string, readonly anchor?: ErrorAnchor) {
     super(message);
+  }
+
+  /** The same error pointing at `anchor`, unless it already points somewhere. */
+  at(anchor: ErrorAnchor): InstructionError {
+    return this.anchor === undefined ? new InstructionError(this.code, this.message, anchor) : this;
   }
 }

@@ -12,8 +12,17 @@ export type { DockerfileErrorCode } from './errors.ts';
 export { chompHeredoc, heredocsFromLine, parseHeredocWord } from './heredoc.ts';
 export { parseDockerfile } from './parser.ts';
 export { parseJsonArray, parseWords } from './parser-args.ts';
-export { toInstruction, toInstructions } from './to-instructions.ts';
+export { toInstruction, toInstructions, toInstructionsUntilError } from './to-instructions.ts';
 export { parseGoDuration } from './to-instructions-flags.ts';
+export type { ToInstructionOptions } from './to-instructions.ts';
+export { isLintRuleName, lintRule, lintWarning } from './lint-rules.ts';
+export type { LintRuleInfo, LintRuleName, LintWarning } from './lint-rules.ts';
+export { checkDirectiveOf, lintDockerfile, lintRuleEnabled, lintViolationMessage, parseCheckDirective, withCommentCheck } from './lint.ts';
+export type { CheckDirective, LintOptions } from './lint.ts';
+export { parseRunMount, resolveMountTarget } from './run-mount.ts';
+export type { BindMount, CacheMount, MountSharing, RunMount, RunMountSpec, RunMountType, SecretMount, SshMount, TmpfsMount } from './run-mount.ts';
+export { applyChmod, isValidChmod, parseChmod } from './chmod.ts';
+export type { ChmodOp, ChmodSpec } from './chmod.ts';
 // exports of shell-lexer.ts and dockerignore.ts are added by their author
 export { ShellLexer } from './shell-lexer.ts';
 export type { EscapeToken, ProcessWordResult, ShellLexerOptions } from './shell-lexer.ts';

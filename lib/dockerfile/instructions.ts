@@ -9,6 +9,9 @@
  * Discriminated on `kind`; consumers switch on it and end in `assertNever`.
  */
 
+import type { ChmodSpec } from './chmod.ts';
+import type { RunMountSpec } from './run-mount.ts';
+
 /** 1-based inclusive line range of an instruction in its Dockerfile. */
 export interface SourceRange {
   start: number;
@@ -67,14 +70,18 @@ export interface FromInstruction extends Base {
 }
 
 /**
- * `RUN [--mount=…] [--network=…] [--security=…] cmd`. Flag values are raw
- * strings (one per occurrence for repeated `--mount`); the executor parses
- * them after expansion.
+ * `RUN [--mount=…] [--network=…] [--security=…] cmd`. Mount specs are kept
+ * raw (one per `--mount`, unexpanded) and, in `mountSpecs`, parsed as far as
+ * parse time allows; the executor calls `parseRunMount(raw, expand)` after
+ * expansion, as BuildKit does.
  */
 export interface RunInstruction extends Base {
   kind: 'RUN';
   command: Command;
+  /** Raw `--mount` values, in order (same order as `mountSpecs`). */
   mounts: string[];
+  /** One per `--mount`: the raw value, its `from=` and, when static, the typed mount. */
+  mountSpecs: RunMountSpec[];
   /** `--network=default|none|host` (validated here; undefined = default). */
   network?: 'default' | 'none' | 'host';
   /** `--security=sandbox|insecure` (validated here; undefined = sandbox). */
@@ -138,7 +145,10 @@ interface FileInstructionFields {
   /** `--from=stage|index|image`. Always undefined for ADD (BuildKit: unknown flag). */
   from?: string;
   chown?: string;
+  /** `--chmod` as written (unexpanded); expand, then `parseChmod`. */
   chmod?: string;
+  /** `--chmod` parsed at parse time, when it needs no expansion (validated either way). */
+  chmodSpec?: ChmodSpec;
   link: boolean;
   parents: boolean;
   /** One entry per `--exclude=` flag. */

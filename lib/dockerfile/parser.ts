@@ -46,6 +46,11 @@ class LineReader {
     if (this.lines[this.lines.length - 1] === '') this.lines.pop();
   }
 
+  /** Every physical line without its terminator. */
+  all(): string[] {
+    return this.lines.map((raw) => raw.replace(/\r?\n$/, ''));
+  }
+
   /** Number of lines read so far (= 1-based number of the last one). */
   get line(): number {
     return this.index;
@@ -60,6 +65,7 @@ class LineReader {
       throw new DockerfileError('DOCKERFILE_SYNTAX', `dockerfile line greater than max allowed size of ${MAX_LINE_BYTES - 1}`, {
         file: this.file,
         line: this.index,
+        column: 1,
       });
     }
     return raw;
@@ -85,14 +91,18 @@ class Parser {
       const start = this.reader.line;
       const [text, ended] = trimContinuation(first, this.directives.escape);
       if (ended && text === '') continue;
+      const column = indentColumn(raw);
       const line = ended ? text : this.readContinuation(text);
-      this.addNode(line, start);
+      this.addNode(line, start, column);
       this.comments = [];
     }
     if (this.nodes.length === 0) {
-      throw new DockerfileError('DOCKERFILE_EMPTY', 'file with no instructions', { file: this.file, line: Math.max(1, this.reader.line) });
+      throw new DockerfileError('DOCKERFILE_EMPTY', 'file with no instructions', { file: this.file, line: Math.max(1, this.reader.line), column: 1 });
     }
-    return { file: this.file, directives: this.directives, escapeToken: this.directives.escape, nodes: this.nodes, warnings: this.warnings };
+    return {
+      file: this.file, directives: this.directives, escapeToken: this.directives.escape, nodes: this.nodes, warnings: this.warnings,
+      lines: this.reader.all(),
+    };
   }
 
   /** Joins continuation lines onto `text` until a line does not continue or input ends. */
@@ -125,24 +135,24 @@ class Parser {
     return line;
   }
 
-  private addNode(line: string, start: number): void {
+  private addNode(line: string, start: number, column: number): void {
     let parsed: LineNode;
     try {
       parsed = parseLine(line, this.directives.escape);
     } catch (err) {
-      throw this.located(err, start);
+      throw this.located(err, start, column);
     }
-    const heredocs = canContainHeredoc(parsed) && line.includes('<<') ? this.readHeredocs(line, start) : [];
+    const heredocs = canContainHeredoc(parsed) && line.includes('<<') ? this.readHeredocs(line, start, column) : [];
     const range = { start, end: this.reader.line };
-    this.nodes.push({ ...toAst(parsed, line, range), heredocs, comments: this.comments });
+    this.nodes.push({ ...toAst(parsed, line, range, column), heredocs, comments: this.comments });
   }
 
-  private readHeredocs(line: string, start: number): Heredoc[] {
+  private readHeredocs(line: string, start: number, column: number): Heredoc[] {
     let openers;
     try {
       openers = heredocsFromLine(line);
     } catch (err) {
-      throw this.located(err, start);
+      throw this.located(err, start, column);
     }
     return openers.map((opener) => {
       let content = '';
@@ -152,7 +162,10 @@ class Parser {
         if (candidate === opener.name) return { ...opener, content };
         content += raw;
       }
-      throw new DockerfileError('DOCKERFILE_SYNTAX', 'unterminated heredoc', { file: this.file, line: start, endLine: this.reader.line });
+      const at = line.indexOf('<<');
+      throw new DockerfileError('DOCKERFILE_SYNTAX', 'unterminated heredoc', {
+        file: this.file, line: start, endLine: this.reader.line, column: column + (at === -1 ? 0 : codePoints(line.slice(0, at))),
+      });
     });
   }
 
@@ -165,7 +178,7 @@ class Parser {
       if (directive !== undefined) this.applyDirective(directive.name, directive.value);
     } catch (err) {
       if (err instanceof DirectiveSyntaxError) {
-        throw new DockerfileError('DIRECTIVE_INVALID', err.message, { file: this.file, line: this.reader.line });
+        throw new DockerfileError('DIRECTIVE_INVALID', err.message, { file: this.file, line: this.reader.line, column: 1 });
       }
       throw err;
     }
@@ -176,6 +189,7 @@ class Parser {
     this.comments.pop(); // a directive line is not a doc comment
     if (name !== 'escape') {
       this.directives[name] = value;
+      if (name === 'check') this.directives.checkLine = this.reader.line;
       return;
     }
     if (value !== '`' && value !== '\\') {
@@ -187,19 +201,27 @@ class Parser {
   private collectComment(raw: string): void {
     if (!isComment(raw)) return;
     const comment = trimGo(raw.slice(1));
-    this.comments = comment === '' ? [] : [...this.comments, comment];
+    // Push, not spread: a file of many comment lines must stay linear.
+    if (comment === '') this.comments = [];
+    else this.comments.push(comment);
   }
 
-  private located(err: unknown, start: number): unknown {
-    const location = { file: this.file, line: start, endLine: this.reader.line };
+  private located(err: unknown, start: number, column: number): unknown {
+    const location = { file: this.file, line: start, endLine: this.reader.line, column };
     if (err instanceof InstructionError) return new DockerfileError(err.code, err.message, location);
     if (err instanceof ShellError) return new DockerfileError('DOCKERFILE_SYNTAX', err.message, location);
     return err;
   }
 }
 
-function toAst(node: LineNode, original: string, range: { start: number; end: number }): Omit<AstNode, 'heredocs' | 'comments'> {
-  const child = node.child === undefined ? undefined : { ...toAst(node.child, original, range), heredocs: [], comments: [] };
+function toAst(node: LineNode, original: string, range: { start: number; end: number }, column: number): Omit<AstNode, 'heredocs' | 'comments'> {
+  let child: AstNode | undefined;
+  if (node.child !== undefined) {
+    // The trigger keyword follows ONBUILD on the same logical line.
+    const at = original.indexOf(node.child.rawKeyword, node.rawKeyword.length);
+    const childColumn = at === -1 ? column : column + codePoints(original.slice(0, at));
+    child = { ...toAst(node.child, original, range, childColumn), heredocs: [], comments: [] };
+  }
   return {
     keyword: node.keyword,
     rawKeyword: node.rawKeyword,
@@ -208,8 +230,21 @@ function toAst(node: LineNode, original: string, range: { start: number; end: nu
     args: node.args,
     json: node.json,
     range,
+    column,
     ...(child === undefined ? {} : { child }),
   };
+}
+
+function codePoints(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
+/** 1-based column of the first non-space character of a raw line. */
+function indentColumn(raw: string): number {
+  const line = trimNewline(raw);
+  return 1 + codePoints(line.slice(0, line.length - trimLeft(line).length));
 }
 
 function canContainHeredoc(node: LineNode): boolean {

@@ -3,11 +3,16 @@
  * (BuildKit's parseCopy/parseAdd/parseSourcesAndDest).
  */
 import type { AstNode } from './ast.ts';
+import { readChmod } from './chmod.ts';
+import type { ChmodSpec } from './chmod.ts';
 import { InstructionError } from './errors.ts';
 import { heredocWordOrUndefined } from './heredoc.ts';
 import type { AddInstruction, CopyInstruction, Heredoc } from './instructions.ts';
-import { base } from './to-instructions-common.ts';
-import { parseFlags } from './to-instructions-flags.ts';
+import { base, isStaticWord } from './to-instructions-common.ts';
+import type { ConvertContext } from './to-instructions-common.ts';
+import { flagAnchor, parseFlags } from './to-instructions-flags.ts';
+import { ShellError } from './shell-error.ts';
+import { ShellLexer } from './shell-lexer.ts';
 import type { FlagValues } from './to-instructions-flags.ts';
 
 interface SourcesAndDest {
@@ -52,12 +57,58 @@ function optionalBool<K extends string>(flags: FlagValues, flag: string, key: K)
   return value === undefined ? {} : ({ [key]: value === 'true' } as Partial<Record<K, boolean>>);
 }
 
+/**
+ * `--chmod` parsed now when its value needs no expansion (a bad value is a
+ * parse-time FLAG_INVALID); otherwise the executor parses it after expansion.
+ */
+function chmodSpec(flags: FlagValues, ctx: ConvertContext): { chmodSpec?: ChmodSpec } {
+  const value = flags.used.get('chmod');
+  if (value === undefined || value === '' || !staticValue(value, ctx, 'chmod')) return {};
+  try {
+    return { chmodSpec: readChmod(value) };
+  } catch (err) {
+    throw err instanceof InstructionError ? err.at(flagAnchor('chmod')) : err;
+  }
+}
+
+function staticValue(value: string, ctx: ConvertContext, flag: string): boolean {
+  try {
+    return isStaticWord(value, ctx.escape);
+  } catch (err) {
+    if (err instanceof ShellError) throw new InstructionError('FLAG_INVALID', err.message, flagAnchor(flag));
+    throw err;
+  }
+}
+
+/**
+ * BuildKit (dockerfile2llb toCommand) refuses a `--from` that changes under
+ * expansion with no variables set: stages are resolved before any ARG is.
+ */
+function checkFrom(value: string | undefined, ctx: ConvertContext): void {
+  if (value === undefined || value === '') return;
+  let expanded: string;
+  try {
+    expanded = new ShellLexer(ctx.escape).processWord(value, () => undefined).word;
+  } catch (err) {
+    if (err instanceof ShellError) throw new InstructionError('FLAG_INVALID', err.message, flagAnchor('from'));
+    throw err;
+  }
+  if (expanded === value) return;
+  throw new InstructionError(
+    'FLAG_INVALID',
+    'variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround' +
+      ` (e.g. ARG SRC=… before the first FROM, then "FROM \${SRC} AS src" and "COPY --from=src …")`,
+    flagAnchor('from'),
+  );
+}
+
 /** COPY [--from] [--chown] [--chmod] [--link] [--parents] [--exclude]… src… dest */
-export function toCopy(node: AstNode, heredocs: readonly Heredoc[]): CopyInstruction {
+export function toCopy(node: AstNode, heredocs: readonly Heredoc[], ctx: ConvertContext): CopyInstruction {
   requireDestination(node, 'COPY');
   const flags = parseFlags(node.flags, {
     chown: 'string', from: 'string', chmod: 'string', link: 'bool', exclude: 'strings', parents: 'bool',
   });
+  checkFrom(flags.used.get('from'), ctx);
   return {
     kind: 'COPY',
     ...base(node),
@@ -65,6 +116,7 @@ export function toCopy(node: AstNode, heredocs: readonly Heredoc[]): CopyInstruc
     ...optional(flags, 'from', 'from'),
     ...optional(flags, 'chown', 'chown'),
     ...optional(flags, 'chmod', 'chmod'),
+    ...chmodSpec(flags, ctx),
     link: flags.used.get('link') === 'true',
     parents: flags.used.get('parents') === 'true',
     exclude: flags.lists.get('exclude') ?? [],
@@ -72,7 +124,7 @@ export function toCopy(node: AstNode, heredocs: readonly Heredoc[]): CopyInstruc
 }
 
 /** ADD [--chown] [--chmod] [--link] [--keep-git-dir] [--checksum] [--unpack] [--exclude]… src… dest */
-export function toAdd(node: AstNode, heredocs: readonly Heredoc[]): AddInstruction {
+export function toAdd(node: AstNode, heredocs: readonly Heredoc[], ctx: ConvertContext): AddInstruction {
   requireDestination(node, 'ADD');
   const flags = parseFlags(node.flags, {
     chown: 'string', chmod: 'string', link: 'bool', 'keep-git-dir': 'bool', checksum: 'string', unpack: 'bool', exclude: 'strings',
@@ -83,6 +135,7 @@ export function toAdd(node: AstNode, heredocs: readonly Heredoc[]): AddInstructi
     ...sourcesAndDest(node, heredocs, 'ADD'),
     ...optional(flags, 'chown', 'chown'),
     ...optional(flags, 'chmod', 'chmod'),
+    ...chmodSpec(flags, ctx),
     ...optional(flags, 'checksum', 'checksum'),
     link: flags.used.get('link') === 'true',
     parents: false,

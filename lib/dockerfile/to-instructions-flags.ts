@@ -24,22 +24,40 @@ export interface FlagValues {
 export function parseFlags(flags: readonly string[], declared: Readonly<Record<string, FlagKind>>): FlagValues {
   const used = new Map<string, string>();
   const lists = new Map<string, string[]>();
+  const seen = new Map<string, number>();
   for (const flag of flags) {
     if (flag === '--') break;
-    if (!flag.startsWith('--')) throw new InstructionError('FLAG_INVALID', `arg should start with -- : ${flag}`);
     const eq = flag.indexOf('=');
     const flagName = eq === -1 ? flag : flag.slice(0, eq);
-    const value = eq === -1 ? undefined : flag.slice(eq + 1);
-    const name = flagName.slice(2);
-    const kind = Object.hasOwn(declared, name) ? declared[name] : undefined;
-    if (kind === undefined) {
-      throw new InstructionError('FLAG_UNKNOWN', withSuggestion(`unknown flag: ${flagName}`, name, Object.keys(declared), true));
+    const occurrence = seen.get(flagName) ?? 0;
+    seen.set(flagName, occurrence + 1);
+    try {
+      parseFlag(flag, flagName, eq === -1 ? undefined : flag.slice(eq + 1), declared, used, lists);
+    } catch (err) {
+      throw err instanceof InstructionError ? err.at({ text: flagName, occurrence }) : err;
     }
-    if (used.has(name) && kind !== 'strings') throw new InstructionError('FLAG_INVALID', `duplicate flag specified: ${flagName}`);
-    used.set(name, flagValue(kind, flagName, value));
-    if (kind === 'strings') lists.set(name, [...(lists.get(name) ?? []), value ?? '']);
   }
   return { used, lists };
+}
+
+function parseFlag(
+  flag: string, flagName: string, value: string | undefined, declared: Readonly<Record<string, FlagKind>>,
+  used: Map<string, string>, lists: Map<string, string[]>,
+): void {
+  if (!flag.startsWith('--')) throw new InstructionError('FLAG_INVALID', `arg should start with -- : ${flag}`);
+  const name = flagName.slice(2);
+  const kind = Object.hasOwn(declared, name) ? declared[name] : undefined;
+  if (kind === undefined) {
+    throw new InstructionError('FLAG_UNKNOWN', withSuggestion(`unknown flag: ${flagName}`, name, Object.keys(declared), true));
+  }
+  if (used.has(name) && kind !== 'strings') throw new InstructionError('FLAG_INVALID', `duplicate flag specified: ${flagName}`);
+  used.set(name, flagValue(kind, flagName, value));
+  if (kind === 'strings') lists.set(name, [...(lists.get(name) ?? []), value ?? '']);
+}
+
+/** Anchor for an error about the value of flag `--name` (its `occurrence`th use). */
+export function flagAnchor(name: string, occurrence = 0): { text: string; occurrence: number } {
+  return { text: `--${name}`, occurrence };
 }
 
 function flagValue(kind: FlagKind, flagName: string, value: string | undefined): string {

@@ -4,7 +4,7 @@ import { goQuote } from './ast.ts';
 import { InstructionError } from './errors.ts';
 import type { HealthcheckInstruction } from './instructions.ts';
 import { base, command } from './to-instructions-common.ts';
-import { parseFlags, parseGoDuration } from './to-instructions-flags.ts';
+import { flagAnchor, parseFlags, parseGoDuration } from './to-instructions-flags.ts';
 
 const DURATIONS = [
   ['interval', 'interval'],
@@ -51,20 +51,20 @@ function duration(flag: string, value: string): number {
   try {
     ns = parseGoDuration(value);
   } catch (err) {
-    throw new InstructionError('FLAG_INVALID', (err as Error).message);
+    throw new InstructionError('FLAG_INVALID', (err as Error).message, flagAnchor(flag));
   }
-  if (ns !== 0 && ns < MIN_NS) throw new InstructionError('FLAG_INVALID', `Interval ${goQuote(flag)} cannot be less than 1ms`);
+  if (ns !== 0 && ns < MIN_NS) throw new InstructionError('FLAG_INVALID', `Interval ${goQuote(flag)} cannot be less than 1ms`, flagAnchor(flag));
   return ns;
 }
 
 function parseRetries(value: string): number {
   if (!/^[+-]?[0-9]+$/.test(value)) {
-    throw new InstructionError('FLAG_INVALID', `strconv.ParseInt: parsing ${goQuote(value)}: invalid syntax`);
+    throw new InstructionError('FLAG_INVALID', `strconv.ParseInt: parsing ${goQuote(value)}: invalid syntax`, flagAnchor('retries'));
   }
   const n = Number(value);
   if (n > 2 ** 31 - 1 || n < -(2 ** 31)) {
-    throw new InstructionError('FLAG_INVALID', `strconv.ParseInt: parsing ${goQuote(value)}: value out of range`);
+    throw new InstructionError('FLAG_INVALID', `strconv.ParseInt: parsing ${goQuote(value)}: value out of range`, flagAnchor('retries'));
   }
-  if (n < 0) throw new InstructionError('FLAG_INVALID', `--retries cannot be negative (${n})`);
+  if (n < 0) throw new InstructionError('FLAG_INVALID', `--retries cannot be negative (${n})`, flagAnchor('retries'));
   return n;
 }

@@ -3,32 +3,35 @@ import type { AstNode } from './ast.ts';
 import { goQuote } from './ast.ts';
 import { InstructionError } from './errors.ts';
 import type { RunInstruction } from './instructions.ts';
-import { base, command } from './to-instructions-common.ts';
-import { parseFlags } from './to-instructions-flags.ts';
+import { checkRunMountSyntax, readRunMount } from './run-mount.ts';
+import type { RunMountSpec } from './run-mount.ts';
+import { base, command, isStaticWord } from './to-instructions-common.ts';
+import type { ConvertContext } from './to-instructions-common.ts';
+import { flagAnchor, parseFlags } from './to-instructions-flags.ts';
 
 /**
- * BuildKit's parseRun plus its flag hooks. Mount and device specs stay raw
- * strings (parsed after expansion by the executor); the one mount rule
- * BuildKit enforces before expansion is applied here: `from=` may not use
- * variables.
+ * BuildKit's parseRun plus its flag hooks. Each mount spec gets BuildKit's
+ * parse-time checks (CSV syntax, no variables in `from=`); a spec that needs
+ * no expansion is also fully parsed now, so its errors (unknown key, bad
+ * type, bad sharing, …) surface at parse time with the flag's column.
  */
-export function toRun(node: AstNode, heredocs: AstNode['heredocs']): RunInstruction {
+export function toRun(node: AstNode, heredocs: AstNode['heredocs'], ctx: ConvertContext): RunInstruction {
   const flags = parseFlags(node.flags, { mount: 'strings', network: 'string', security: 'string', device: 'strings' });
   const network = flags.used.get('network');
   if (network !== undefined && network !== 'default' && network !== 'none' && network !== 'host') {
-    throw new InstructionError('FLAG_INVALID', `invalid network mode ${goQuote(network)}`);
+    throw new InstructionError('FLAG_INVALID', `invalid network mode ${goQuote(network)}`, flagAnchor('network'));
   }
   const security = flags.used.get('security');
   if (security !== undefined && security !== 'sandbox' && security !== 'insecure') {
-    throw new InstructionError('FLAG_INVALID', `security ${goQuote(security)} is not valid`);
+    throw new InstructionError('FLAG_INVALID', `security ${goQuote(security)} is not valid`, flagAnchor('security'));
   }
   const mounts = flags.lists.get('mount') ?? [];
-  mounts.forEach(checkMountFrom);
   return {
     kind: 'RUN',
     ...base(node),
     command: command(node.args, node.json),
     mounts,
+    mountSpecs: mounts.map((raw, i) => mountSpec(raw, ctx, i)),
     ...(network === undefined ? {} : { network }),
     ...(security === undefined ? {} : { security }),
     devices: flags.lists.get('device') ?? [],
@@ -36,34 +39,31 @@ export function toRun(node: AstNode, heredocs: AstNode['heredocs']): RunInstruct
   };
 }
 
-function checkMountFrom(spec: string): void {
-  for (const field of csvFields(spec)) {
-    const eq = field.indexOf('=');
-    if (eq === -1 || field.slice(0, eq).toLowerCase() !== 'from') continue;
-    const value = field.slice(eq + 1);
-    const dollar = value.indexOf('$');
-    if (dollar !== -1 && dollar !== value.length - 1) {
-      throw new InstructionError('FLAG_INVALID', "'from' doesn't support variable expansion, define alias stage instead");
+/** Thrown by the parse-time expander when a value needs real expansion. */
+class NeedsExpansion extends Error {}
+
+function mountSpec(raw: string, ctx: ConvertContext, index: number): RunMountSpec {
+  try {
+    const { from } = checkRunMountSyntax(raw);
+    const spec: RunMountSpec = { raw, ...(from === undefined ? {} : { from }) };
+    try {
+      return { ...spec, mount: readRunMount(raw, (value) => staticOrThrow(value, ctx)) };
+    } catch (err) {
+      if (err instanceof NeedsExpansion) return spec;
+      throw err;
     }
+  } catch (err) {
+    throw err instanceof InstructionError ? err.at(flagAnchor('mount', index)) : err;
   }
 }
 
-/** One CSV record: `,`-separated, `"…"` fields with `""` for a quote. */
-function csvFields(record: string): string[] {
-  const fields: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < record.length; i++) {
-    const ch = record[i];
-    if (quoted && ch === '"' && record[i + 1] === '"') {
-      field += '"';
-      i++;
-    } else if (ch === '"' && (quoted || field === '')) quoted = !quoted;
-    else if (ch === ',' && !quoted) {
-      fields.push(field);
-      field = '';
-    } else field += ch;
+function staticOrThrow(value: string, ctx: ConvertContext): string {
+  let fixed: boolean;
+  try {
+    fixed = isStaticWord(value, ctx.escape);
+  } catch {
+    fixed = false; // a malformed expansion fails later, with the build's variables, as in BuildKit
   }
-  fields.push(field);
-  return fields;
+  if (!fixed) throw new NeedsExpansion();
+  return value;
 }

@@ -17,25 +17,61 @@ import { parseFlags, withSuggestion } from './to-instructions-flags.ts';
 import { toAdd, toCopy } from './to-instructions-files.ts';
 import { toHealthcheck } from './to-instructions-healthcheck.ts';
 import { toRun } from './to-instructions-run.ts';
+import type { ConvertContext } from './to-instructions-common.ts';
+import { findAnchor } from './source-location.ts';
 
 const STAGE_NAME = /^[a-z][a-z0-9-_.]*$/;
+
+/** What toInstruction may know about the file a node came from. */
+export interface ToInstructionOptions {
+  /** The file's physical lines (ParseResult.lines), to point errors at the offending word. */
+  lines?: readonly string[];
+  /** The escape token in force (default `\\`). */
+  escape?: '\\' | '`';
+}
 
 /**
  * Converts every node of a parse result, in order. Throws DockerfileError
  * (INSTRUCTION_UNKNOWN, INSTRUCTION_INVALID, FLAG_UNKNOWN, FLAG_INVALID)
- * located at the node's first line, `endLine` its last.
+ * located at the offending flag or word when it can be found as written,
+ * else at the keyword: `line`/`column` 1-based, `endLine` the node's last line.
  */
 export function toInstructions(result: ParseResult, file: string = result.file): Instruction[] {
-  return result.nodes.map((node) => toInstruction(node, file));
+  const options = { lines: result.lines, escape: result.escapeToken };
+  return result.nodes.map((node) => toInstruction(node, file, options));
+}
+
+/**
+ * Like toInstructions, but returns the instructions before the first failing
+ * node together with its error, so warnings for the part that parsed can be
+ * reported before the error (as BuildKit does). Errors other than
+ * DockerfileError are thrown.
+ */
+export function toInstructionsUntilError(
+  result: ParseResult, file: string = result.file,
+): { instructions: Instruction[]; error?: DockerfileError } {
+  const options = { lines: result.lines, escape: result.escapeToken };
+  const instructions: Instruction[] = [];
+  for (const node of result.nodes) {
+    try {
+      instructions.push(toInstruction(node, file, options));
+    } catch (err) {
+      if (err instanceof DockerfileError) return { instructions, error: err };
+      throw err;
+    }
+  }
+  return { instructions };
 }
 
 /** Converts one node; see toInstructions. */
-export function toInstruction(node: AstNode, file: string): Instruction {
+export function toInstruction(node: AstNode, file: string, options: ToInstructionOptions = {}): Instruction {
   try {
-    return convert(node, node.heredocs);
+    return convert(node, node.heredocs, { escape: options.escape ?? '\\' });
   } catch (err) {
     if (!(err instanceof InstructionError)) throw err;
-    throw new DockerfileError(err.code, err.message, { file, line: node.range.start, endLine: node.range.end });
+    const found = err.anchor === undefined || options.lines === undefined ? undefined : findAnchor(options.lines, node, err.anchor);
+    const at = found ?? { line: node.range.start, column: node.column };
+    throw new DockerfileError(err.code, err.message, { file, line: at.line, endLine: node.range.end, column: at.column });
   }
 }
 
@@ -54,7 +90,7 @@ function atLeastOne(node: AstNode, name: string): void {
   if (node.args.length === 0) throw invalid(`${name} requires at least one argument`);
 }
 
-type Converter = (node: AstNode, heredocs: AstNode['heredocs']) => Instruction;
+type Converter = (node: AstNode, heredocs: AstNode['heredocs'], ctx: ConvertContext) => Instruction;
 
 /** One converter per keyword; flags are checked only where BuildKit checks them. */
 const CONVERTERS: Record<string, Converter> = {
@@ -91,9 +127,9 @@ const CONVERTERS: Record<string, Converter> = {
   healthcheck: toHealthcheck,
 };
 
-function convert(node: AstNode, heredocs: AstNode['heredocs']): Instruction {
+function convert(node: AstNode, heredocs: AstNode['heredocs'], ctx: ConvertContext): Instruction {
   const converter = Object.hasOwn(CONVERTERS, node.keyword) ? CONVERTERS[node.keyword] : undefined;
-  if (converter !== undefined) return converter(node, heredocs);
+  if (converter !== undefined) return converter(node, heredocs, ctx);
   throw new InstructionError(
     'INSTRUCTION_UNKNOWN',
     withSuggestion(`unknown instruction: ${node.rawKeyword}`, node.rawKeyword, Object.keys(CONVERTERS), false),
@@ -172,7 +208,7 @@ function toArg(node: AstNode): ArgInstruction {
 
 const ONBUILD_PREFIX = /^[\t\n\f\r ]*ONBUILD[\t\n\f\r ]*/i;
 
-function toOnbuild(node: AstNode, heredocs: AstNode['heredocs']): OnbuildInstruction {
+function toOnbuild(node: AstNode, heredocs: AstNode['heredocs'], ctx: ConvertContext): OnbuildInstruction {
   const child = node.child;
   if (child === undefined) throw invalid('ONBUILD requires at least one argument');
   parseFlags(node.flags, {});
@@ -181,6 +217,12 @@ function toOnbuild(node: AstNode, heredocs: AstNode['heredocs']): OnbuildInstruc
   if (trigger === 'MAINTAINER' || trigger === 'FROM') throw invalid(`${trigger} isn't allowed as an ONBUILD trigger`);
   let expression = node.original.replace(ONBUILD_PREFIX, '');
   for (const heredoc of heredocs) expression += `\n${heredoc.content}${heredoc.name}`;
-  const inner = convert({ ...child, original: node.original.replace(ONBUILD_PREFIX, '') }, heredocs);
+  let inner: Instruction;
+  try {
+    inner = convert({ ...child, original: node.original.replace(ONBUILD_PREFIX, '') }, heredocs, ctx);
+  } catch (err) {
+    // Point at the trigger keyword unless the error found its own word.
+    throw err instanceof InstructionError ? err.at({ text: child.rawKeyword }) : err;
+  }
   return { kind: 'ONBUILD', ...base(node), trigger: expression, instruction: inner };
 }

@@ -1,4 +1,4 @@
-import { type AddInstruction, type CopyInstruction, type Heredoc, ShellLexer } from '../dockerfile/index.ts';
+import { type AddInstruction, applyChmod, type ChmodSpec, type CopyInstruction, type Heredoc, parseChmod, ShellLexer } from '../dockerfile/index.ts';
 import {
   archiveKind, type DirNode, emptyDir, extractTarInto, type FileNode, getNode, type Meta, type Node, glob, hasWildcards, joinPath, mkdirAll, resolvePath, setNode, splitConfined, VfsError,
 } from '../vfs/index.ts';
@@ -25,7 +25,7 @@ export interface CopySource {
  * file with the next, moby/buildkit#1853), a relative destination is relative
  * to WORKDIR, missing directories are created with the `--chmod` mode (else
  * 0755) and the `--chown` owner (else 0:0), entries keep their mode and mtime
- * and take the `--chown` owner and `--chmod` mode when given. Heredoc sources
+ * and take the `--chown` owner and `--chmod` mode (octal or symbolic) when given. Heredoc sources
  * become 0644 files. `--parents` and `--exclude` are refused (not yet done).
  */
 export async function copy(state: StageState, ins: CopyInstruction | AddInstruction, source: CopySource, opts: ExecOptions, loc: Loc): Promise<StageState> {
@@ -40,12 +40,12 @@ export async function copy(state: StageState, ins: CopyInstruction | AddInstruct
   // As BuildKit: a flag that expands to nothing is no flag.
   const chown = ins.chown !== undefined ? x(ins.chown) || undefined : undefined;
   const chmodText = ins.chmod !== undefined ? x(ins.chmod) || undefined : undefined;
-  const chmod = chmodText !== undefined ? parseChmod(chmodText, loc) : undefined;
+  const chmod = chmodText !== undefined ? parseChmod(chmodText, loc) : undefined; // octal or symbolic (u+x, go=rX)
   const owner = chown !== undefined ? resolveOwner(state.tree, chown, loc) : undefined;
   const dest = joinPath(runConfig(state).WorkingDir || '/', rawDest);
   const destIsDir = rawDest === '' || rawDest === '.' || rawDest.endsWith('/') || rawDest.endsWith('/.') || sources.length + ins.heredocs.length > 1;
   // fsutil's Copy creates missing destination directories with the --chmod mode (fsutil#228) and the --chown owner.
-  const dirMeta: Meta = { mode: chmod ?? 0o755, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, mtime: createdMtime(opts) };
+  const dirMeta: Meta = { mode: chmod !== undefined ? applyChmod(chmod, 0o755, true) : 0o755, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, mtime: createdMtime(opts) };
 
   const items: { name: string; node: Node }[] = [];
   for (const src of sources) items.push(...resolveSources(source, src, loc));
@@ -80,7 +80,7 @@ function isArchive(node: FileNode, loc: Loc): boolean {
 }
 
 /** The archive's entries go into the directory `dest` (created when missing) with their own metadata, or `--chown`/`--chmod`'s. */
-async function unpackInto(tree: DirNode, dest: string, archive: FileNode, owner: Owner | undefined, chmod: number | undefined, dirMeta: Meta, loc: Loc): Promise<DirNode> {
+async function unpackInto(tree: DirNode, dest: string, archive: FileNode, owner: Owner | undefined, chmod: ChmodSpec | undefined, dirMeta: Meta, loc: Loc): Promise<DirNode> {
   let unpacked: DirNode;
   try {
     unpacked = await extractTarInto(emptyDir(), '/', archive.content, dirMeta);
@@ -183,19 +183,11 @@ function mergeChildren(tree: DirNode, at: string[], src: DirNode): DirNode {
 }
 
 /** The node with the copy's owner (when `--chown` is given) and mode (when `--chmod` is) applied throughout. */
-function restamp(node: Node, owner: Owner | undefined, chmod: number | undefined): Node {
-  const meta: Meta = { ...node.meta, ...(owner ?? {}), ...(chmod !== undefined && node.kind !== 'symlink' ? { mode: chmod } : {}) };
+function restamp(node: Node, owner: Owner | undefined, chmod: ChmodSpec | undefined): Node {
+  const mode = chmod !== undefined && node.kind !== 'symlink' ? applyChmod(chmod, node.meta.mode, node.kind === 'dir') : node.meta.mode;
+  const meta: Meta = { ...node.meta, ...(owner ?? {}), mode };
   if (node.kind !== 'dir') return { ...node, meta };
   const children = new Map<string, Node>();
   for (const [k, v] of node.children) children.set(k, restamp(v, owner, chmod));
   return { kind: 'dir', meta, children };
-}
-
-/** `--chmod`: octal, at most 07777 (BuildKit parses it with strconv.ParseUint(s, 8, 32)). Symbolic modes are not supported yet. */
-function parseChmod(s: string, loc: Loc): number {
-  const n = /^[0-7]+$/.test(s) ? parseInt(s, 8) : NaN;
-  if (!(n <= 0o7777)) {
-    throw new BuildStepError('CHMOD_INVALID', `invalid chmod parameter: '${s}'. it should be octal string and between 0 and 07777`, { location: loc });
-  }
-  return n;
 }

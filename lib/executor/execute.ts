@@ -2,14 +2,14 @@ import { KilnError, assertNever } from '../errors.ts';
 import type { Instruction } from '../dockerfile/index.ts';
 import { type Image, scratchImage, withConfig } from '../image/index.ts';
 import type { Platform } from '../oci/index.ts';
-import { findStage, type Plan, type Stage } from '../plan/index.ts';
-import { parseRef, type ImageRef } from '../ref/index.ts';
+import { type ArgScope, DEFAULT_PATH as PLAN_DEFAULT_PATH, type Plan, type Stage } from '../plan/index.ts';
+import type { ImageRef } from '../ref/index.ts';
 import { type DirNode, emptyDir, hostTree } from '../vfs/index.ts';
 import { copy, type CopySource } from './copy.ts';
 import { BuildStepError } from './errors.ts';
 import * as meta from './metadata.ts';
 import { createdTime, type ExecOptions, type StageState } from './stage-state.ts';
-import { arg, globalArgValues, workdir } from './workdir-arg.ts';
+import { arg, workdir } from './workdir-arg.ts';
 
 /** Finds a base image for `FROM <image>`; injected by the composition root (local store, registry…). */
 export interface ImageResolver {
@@ -20,83 +20,54 @@ export interface ImageResolver {
 export interface StageResult {
   readonly image: Image;
   readonly tree: DirNode;
+  /** The ARGs declared in the stage (or inherited by it), for stages built FROM it. */
+  readonly args: ReadonlyMap<string, string | undefined>;
 }
 
-const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const DEFAULT_PATH = `PATH=${PLAN_DEFAULT_PATH}`;
 
 /**
- * Runs the stages the target needs, in order, and returns the target's
- * image. Nothing is written but layer blobs to the content store; outputs are
- * the caller's job.
+ * Runs the stages the target needs, in the plan's order, and returns the
+ * target's image. Nothing is written but layer blobs to the content store;
+ * outputs are the caller's job.
  */
-export async function executeBuild(plan: Plan, opts: ExecOptions & { platform: Platform; resolver: ImageResolver }): Promise<StageResult> {
-  const globals = globalArgValues(plan.globalArgs, opts);
+export async function executeBuild(plan: Plan, opts: ExecOptions & { resolver: ImageResolver }): Promise<StageResult> {
   const results = new Map<number, StageResult>();
   let contextTree: DirNode | undefined;
   const contextSource = (): CopySource => {
     contextTree ??= hostTree(opts.context.root, opts.context.filter ? { filter: opts.context.filter } : {});
     return { tree: contextTree, confined: true, describe: 'build context' };
   };
-  const needed = stagesFor(plan, globals, opts);
-  for (const stage of plan.stages) {
-    if (!needed.has(stage.index)) continue;
-    results.set(stage.index, await runStage(plan, stage, { ...opts, globals, results, contextSource }));
+  const args = plan.args;
+  for (const index of plan.order) {
+    const stage = plan.stages[index]!;
+    results.set(index, await runStage(plan, stage, { ...opts, args, results, contextSource }));
   }
   return results.get(plan.target.index)!;
 }
 
 interface RunEnv extends ExecOptions {
-  platform: Platform;
   resolver: ImageResolver;
-  globals: ReadonlyMap<string, string | undefined>;
+  args: ArgScope;
   results: ReadonlyMap<number, StageResult>;
   contextSource: () => CopySource;
 }
 
-type Base = { kind: 'scratch' } | { kind: 'stage'; index: number } | { kind: 'image'; ref: ImageRef };
-
-function baseOf(plan: Plan, stage: Stage, globals: ReadonlyMap<string, string | undefined>, opts: ExecOptions): Base {
-  const vars = new Map([...globals].filter((e): e is [string, string] => e[1] !== undefined));
-  const name = opts.expander.word(stage.from.image, vars);
-  const location = { file: plan.file, line: stage.from.range.start };
-  if (name === '') throw new BuildStepError('FROM_EMPTY', `base name (${stage.from.image}) should not be blank`, { location });
-  if (name.toLowerCase() === 'scratch') return { kind: 'scratch' };
-  const prior = findStage(plan, name, stage.index, false);
-  if (prior !== undefined) return { kind: 'stage', index: prior.index };
-  try {
-    return { kind: 'image', ref: parseRef(name) };
-  } catch (cause) {
-    throw new BuildStepError('FROM_INVALID', `invalid base image ${JSON.stringify(name)}: ${(cause as Error).message}`, { location, cause });
-  }
-}
-
-/** The stages the target depends on (through FROM), the target included. */
-function stagesFor(plan: Plan, globals: ReadonlyMap<string, string | undefined>, opts: ExecOptions): Set<number> {
-  const out = new Set<number>();
-  const visit = (s: Stage): void => {
-    if (out.has(s.index)) return;
-    out.add(s.index);
-    const base = baseOf(plan, s, globals, opts);
-    if (base.kind === 'stage') visit(plan.stages[base.index]!);
-  };
-  visit(plan.target);
-  return out;
-}
-
-async function initialState(plan: Plan, stage: Stage, env: RunEnv): Promise<StageState> {
-  const base = baseOf(plan, stage, env.globals, env);
+async function initialState(stage: Stage, env: RunEnv): Promise<StageState> {
+  const base = stage.base;
   switch (base.kind) {
     case 'scratch': {
-      const image = withConfig(scratchImage({ platform: env.platform, format: env.format }), (c) => ({ ...c, config: { Env: [DEFAULT_PATH], WorkingDir: '/' } }));
+      const image = withConfig(scratchImage({ platform: stage.platform, format: env.format }), (c) => ({ ...c, config: { Env: [DEFAULT_PATH], WorkingDir: '/' } }));
       return { index: stage.index, image, tree: emptyDir(), args: new Map() };
     }
     case 'stage': {
+      // BuildKit: a stage FROM another inherits its image, files and the ARGs declared there
       const prior = env.results.get(base.index)!;
-      return { index: stage.index, image: prior.image, tree: prior.tree, args: new Map() };
+      return { index: stage.index, image: prior.image, tree: prior.tree, args: prior.args };
     }
     case 'image':
       throw new BuildStepError('BASE_IMAGE_UNSUPPORTED', `FROM ${stage.from.image}: building on an image is not supported yet (only scratch and earlier stages)`, {
-        location: { file: plan.file, line: stage.from.range.start },
+        location: stage.location,
       });
     default:
       return assertNever(base);
@@ -104,7 +75,7 @@ async function initialState(plan: Plan, stage: Stage, env: RunEnv): Promise<Stag
 }
 
 async function runStage(plan: Plan, stage: Stage, env: RunEnv): Promise<StageResult> {
-  let state = await initialState(plan, stage, env);
+  let state = await initialState(stage, env);
   let cmdSet = false;
   const total = stage.instructions.length;
   for (const [i, ins] of stage.instructions.entries()) {
@@ -121,7 +92,7 @@ async function runStage(plan: Plan, stage: Stage, env: RunEnv): Promise<StageRes
   }
   // BuildKit: the epoch when one is set, else the build's time (set by the exporter).
   const image = withConfig(state.image, (c) => ({ ...c, created: createdTime(env) }));
-  return { image, tree: state.tree };
+  return { image, tree: state.tree, args: state.args };
 }
 
 async function dispatch(state: StageState, ins: Instruction, env: RunEnv, loc: { file: string; line: number }, cmdSet: boolean): Promise<StageState> {
@@ -139,7 +110,7 @@ async function dispatch(state: StageState, ins: Instruction, env: RunEnv, loc: {
     case 'ONBUILD': return meta.onbuild(state, ins);
     case 'HEALTHCHECK': return meta.healthcheck(state, ins, env);
     case 'WORKDIR': return workdir(state, ins, env, loc);
-    case 'ARG': return arg(state, ins, env, env.globals);
+    case 'ARG': return arg(state, ins, env, env.args);
     case 'COPY':
     case 'ADD': {
       if (ins.from !== undefined) throw new BuildStepError('COPY_FROM_UNSUPPORTED', 'COPY --from is not supported yet', { location: loc });

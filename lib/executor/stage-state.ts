@@ -34,7 +34,6 @@ export interface ExecOptions {
   readonly now: Date;
   /** SOURCE_DATE_EPOCH in seconds: replaces `now`, and clamps every mtime in new layers. */
   readonly epoch: number | undefined;
-  readonly buildArgs: ReadonlyMap<string, string>;
   readonly format: ImageFormat;
   readonly compression: Compression;
   readonly compressionLevel: number;

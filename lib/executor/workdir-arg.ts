@@ -1,5 +1,6 @@
 import type { ArgInstruction, WorkdirInstruction } from '../dockerfile/index.ts';
 import { withConfig } from '../image/index.ts';
+import { type ArgScope, stageArgValue } from '../plan/index.ts';
 import { joinPath, mkdirAll, VfsError } from '../vfs/index.ts';
 import { commitLayer, commitMetadata } from './commit.ts';
 import { BuildStepError } from './errors.ts';
@@ -31,32 +32,19 @@ export async function workdir(state: StageState, ins: WorkdirInstruction, opts: 
 }
 
 /**
- * `ARG name[=default] …` inside a stage: the value is the build arg, else the
- * default (expanded), else the global ARG of the same name. Visible to later
- * instructions of the stage, never written to the config (only to history).
+ * `ARG name[=default] …` inside a stage: the value is the plan's rule
+ * (stageArgValue: build arg, else the default expanded with the stage's
+ * variables so far, else the global or automatic ARG of that name).
+ * Visible to later instructions of the stage and of stages built FROM it,
+ * never written to the config (only to history).
  */
-export function arg(state: StageState, ins: ArgInstruction, opts: ExecOptions, globals: ReadonlyMap<string, string | undefined>): StageState {
+export function arg(state: StageState, ins: ArgInstruction, opts: ExecOptions, scope: ArgScope): StageState {
   const args = new Map(state.args);
   const printed: string[] = [];
   for (const a of ins.args) {
-    let value: string | undefined;
-    if (opts.buildArgs.has(a.key)) value = opts.buildArgs.get(a.key);
-    else if (a.value !== undefined) value = opts.expander.word(a.value, expansionEnv({ ...state, args }));
-    else value = globals.get(a.key);
+    const value = stageArgValue(scope, a.key, a.value, (w) => opts.expander.word(w, expansionEnv({ ...state, args })));
     args.set(a.key, value);
     printed.push(value === undefined ? a.key : `${a.key}=${value}`);
   }
   return commitMetadata({ ...state, args }, `ARG ${printed.join(' ')}`, opts);
-}
-
-/** Values of the global ARGs (before the first FROM), for FROM lines and stages that re-declare them. */
-export function globalArgValues(args: readonly ArgInstruction[], opts: ExecOptions): Map<string, string | undefined> {
-  const out = new Map<string, string | undefined>();
-  for (const ins of args) {
-    for (const a of ins.args) {
-      const vars = new Map([...out].filter((e): e is [string, string] => e[1] !== undefined));
-      out.set(a.key, opts.buildArgs.has(a.key) ? opts.buildArgs.get(a.key) : a.value !== undefined ? opts.expander.word(a.value, vars) : undefined);
-    }
-  }
-  return out;
 }

@@ -1,1 +1,11 @@
-export * from './plan.ts';
+export { planBuild } from './plan.ts';
+export type { Plan, PlanOptions, PlannedImage, Stage } from './plan.ts';
+export { PlanError } from './plan-error.ts';
+export type { PlanErrorCode } from './plan-error.ts';
+export type { BaseRef } from './resolve-from.ts';
+export type { Dependency } from './dependencies.ts';
+export { AUTOMATIC_ARGS, PROXY_ARGS, stageArgValue, unusedBuildArgsMessage } from './args.ts';
+export type { ArgScope, Expand } from './args.ts';
+export { defaultPlatform, formatPlatform, formatPlatformAll, parsePlatform } from './platform.ts';
+export { DEFAULT_PATH, resolveDeferred } from './undefined-vars.ts';
+export type { DeferredUndefinedVar } from './undefined-vars.ts';

@@ -31,7 +31,7 @@ const dump = (text: string | Uint8Array): string => dumpAst(parseDockerfile(text
 describe('parser directives', () => {
   it('reads syntax, escape and check from the leading lines, keys case-insensitive', () => {
     const r = parseDockerfile('# Syntax = docker/dockerfile:1\n#ESCAPE=`\n# check=skip=all\nFROM a\nRUN x `\n  y\n');
-    assert.deepEqual(r.directives, { syntax: 'docker/dockerfile:1', escape: '`', check: 'skip=all' });
+    assert.deepEqual(r.directives, { syntax: 'docker/dockerfile:1', escape: '`', check: 'skip=all', checkLine: 3 });
     assert.equal(r.escapeToken, '`');
     assert.equal(dumpAst(r.nodes), '(from "a")\n(run "x   y")\n');
   });

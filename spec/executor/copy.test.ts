@@ -234,8 +234,9 @@ describe('COPY errors', () => {
     ['(not an error) a file onto an existing directory goes inside it', 'FROM scratch\nCOPY d /x/\nCOPY b.txt /x/nested\n', 'none', 0],
     ['a directory in a copied tree over an existing file', 'FROM scratch\nCOPY a.txt /x/nested\nCOPY d /x/\n', 'COPY_DEST_INVALID', 3],
     ['a destination below a file', 'FROM scratch\nCOPY a.txt /f\nCOPY b.txt /f/g\n', 'COPY_DEST_INVALID', 3],
-    ['a non-octal --chmod', 'FROM scratch\nCOPY --chmod=64a a.txt /\n', 'CHMOD_INVALID', 2],
-    ['a --chmod above 07777', 'FROM scratch\nCOPY --chmod=10000 a.txt /\n', 'CHMOD_INVALID', 2],
+    ['a non-octal --chmod (refused when parsed)', 'FROM scratch\nCOPY --chmod=64a a.txt /\n', 'FLAG_INVALID', 2],
+    ['a --chmod above 07777 (refused when parsed)', 'FROM scratch\nCOPY --chmod=10000 a.txt /\n', 'FLAG_INVALID', 2],
+    ['a --chmod that is invalid only after expansion', 'FROM scratch\nARG M=u+q\nCOPY --chmod=$M a.txt /\n', 'FLAG_INVALID', 3],
     ['--parents (not implemented: must not be ignored)', 'FROM scratch\nCOPY --parents sub/dir1/dir2/foo /x/\n', 'COPY_FLAG_UNSUPPORTED', 2],
     ['--exclude (not implemented: must not be ignored)', 'FROM scratch\nCOPY --exclude=*.go . /x/\n', 'COPY_FLAG_UNSUPPORTED', 2],
   ];

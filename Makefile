@@ -36,7 +36,8 @@ test: deps check
 FUZZ_COUNT ?= 100000
 FUZZ_SEED ?= 1
 fuzz: node_modules/.package-lock.json
-	$(TSX) spec/fuzz/fuzz-dockerfile.ts --count $(FUZZ_COUNT) --seed $(FUZZ_SEED)
+	$(TSX) spec/fuzz/fuzz-dockerfile.ts --count $(FUZZ_COUNT) --seed $(FUZZ_SEED) --stage parse
+	$(TSX) spec/fuzz/fuzz-dockerfile.ts --count $(FUZZ_COUNT) --seed $(FUZZ_SEED) --stage plan
 
 demo: deps
 	bash testdata/demo/run.sh

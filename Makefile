@@ -28,6 +28,7 @@ check: node_modules/.package-lock.json
 # Regenerates the committed generated fixtures (same bytes every run; needs root).
 fixtures: deps
 	sh testdata/archive/foreign-tars/generate.sh
+	python3 testdata/malicious/generate.py
 
 test: deps check
 	$(TSX) --test --test-concurrency=2 $(SPEC_FILES)

@@ -4,7 +4,7 @@ import { KilnError } from '../errors.ts';
  * Failures reading or writing tar archives and compressed streams. Codes:
  * - `TAR_INVALID`: malformed or truncated archive (bad checksum, bad numeric
  *   field, bad PAX record, entry body cut short); `entry` and `offset` when known.
- * - `TAR_UNSUPPORTED`: a valid but unsupported entry (GNU sparse files, unknown type flags).
+ * - `TAR_UNSUPPORTED`: a valid but unsupported entry (unknown type flags, unknown GNU sparse versions).
  * - `TAR_ENTRY_INVALID`: an entry given to the writer cannot be written as asked.
  * - `TAR_DUPLICATE_ENTRY`: two writer entries normalize to the same path.
  * - `TAR_SIZE_MISMATCH`: a writer entry's body is not exactly `size` bytes.

@@ -5,6 +5,7 @@ import { EntryBody } from './entry-body.ts';
 import type { TarEntryType, TarHeader } from './tar-entry.ts';
 import { BLOCK, type RawHeader, decodeHeader, isZeroBlock, parsePaxRecords } from './tar-header-codec.ts';
 import { normalizeTarPath } from './tar-path.ts';
+import { type PaxSparse, type SparseInfo, expandSparse, parseSparseMap, paxSparse, readOldGnuSparse, readSparse10Map, sparseMap00, validateSparse } from './tar-sparse.ts';
 
 export interface ReadTarOptions {
   /** Largest PAX or GNU long-name header accepted, in bytes (default 1 MiB). */
@@ -39,8 +40,9 @@ type Fail = (why: string) => never;
  * end-of-archive blocks, or one that stops inside the last entry's padding
  * (umoci insert writes such layers). An entry body or header cut short, a bad
  * checksum or a malformed field fails with ArchiveError `TAR_INVALID`
- * (with `entry` and `offset` where known); GNU sparse files and unknown
- * entry types with `TAR_UNSUPPORTED`.
+ * (with `entry` and `offset` where known); unknown entry types with
+ * `TAR_UNSUPPORTED`. GNU sparse files (old GNU and PAX 0.0, 0.1, 1.0) come
+ * as regular files of their real size, holes read as zeros.
  *
  * readTar owns `input`: it reads it to its end (past the end-of-archive
  * blocks, so that a verifying input checks its digest), and destroys it on
@@ -80,9 +82,13 @@ async function readEntries(src: ByteSource, onEntry: (header: TarHeader, body: R
     }
     const raw = decodeHeader(block, offset);
     switch (raw.typeflag) {
-      case 'x':
-        for (const [k, v] of parsePaxRecords(await readMeta(src, raw, maxMeta, fail), fail)) pending.pax.set(k, v);
+      case 'x': {
+        const data = await readMeta(src, raw, maxMeta, fail);
+        for (const [k, v] of parsePaxRecords(data, fail)) pending.pax.set(k, v);
+        const map00 = sparseMap00(data);
+        if (map00 !== undefined) pending.pax.set('GNU.sparse.map', Buffer.from(map00, 'latin1'));
         continue;
+      }
       case 'g':
         global = new Map([...global, ...parsePaxRecords(await readMeta(src, raw, maxMeta, fail), fail)]);
         continue;
@@ -96,11 +102,26 @@ async function readEntries(src: ByteSource, onEntry: (header: TarHeader, body: R
         await skipData(src, raw.size, fail);
         continue;
     }
-    const { header, dataSize } = buildHeader(raw, pending, global, offset);
+    const { header, dataSize, sparse } = buildHeader(raw, pending, global, offset);
     pending = { pax: new Map() };
-    const body = new EntryBody(src, dataSize, header.name);
-    await onEntry(header, body);
+    let stored = dataSize;
+    let info: SparseInfo | undefined;
+    if (raw.typeflag === 'S') {
+      info = await readOldGnuSparse(block, src, maxMeta, fail);
+      header.size = info.realSize;
+    } else if (sparse?.format === '1.0') {
+      const map = await readSparse10Map(src, dataSize, maxMeta, fail);
+      info = { realSize: sparse.realSize, chunks: map.chunks };
+      stored -= map.bytes;
+    } else if (sparse !== undefined) {
+      info = { realSize: sparse.realSize, chunks: parseSparseMap(sparse.map ?? '', fail) };
+    }
+    if (info !== undefined) validateSparse(info, stored, fail);
+    const body = new EntryBody(src, stored, header.name);
+    const view = info === undefined ? body : expandSparse(body, info, header.name);
+    await onEntry(header, view);
     await body.finish();
+    if (view !== body) view.destroy();
     // The last entry's padding may be cut short: the next read sees the end.
     await src.skip(padding(dataSize));
   }
@@ -132,7 +153,12 @@ function cString(b: Buffer): string {
 /** PAX keys a global header may not set for every later entry. */
 const LOCAL_ONLY = new Set(['path', 'linkpath', 'size']);
 
-function buildHeader(raw: RawHeader, pending: Pending, global: ReadonlyMap<string, Buffer>, offset: number): { header: TarHeader; dataSize: number } {
+function buildHeader(
+  raw: RawHeader,
+  pending: Pending,
+  global: ReadonlyMap<string, Buffer>,
+  offset: number,
+): { header: TarHeader; dataSize: number; sparse: PaxSparse | undefined } {
   const fail = (code: string, why: string): never => {
     const entry = pending.pax.get('path')?.toString('utf8') ?? pending.longName ?? raw.name;
     throw new ArchiveError(code, `tar entry ${JSON.stringify(entry)} at offset ${offset}: ${why}`, { entry, offset });
@@ -145,8 +171,8 @@ function buildHeader(raw: RawHeader, pending: Pending, global: ReadonlyMap<strin
     const v = pax.get(key);
     return v === undefined || v.length === 0 ? undefined : v.toString('utf8');
   };
-  for (const k of pax.keys()) if (k.startsWith('GNU.sparse.')) fail('TAR_UNSUPPORTED', 'GNU sparse files are not supported');
-  const rawName = text('path') ?? pending.longName ?? raw.name;
+  const sparse = paxSparse(text, (why) => fail('TAR_INVALID', why));
+  const rawName = sparse?.name ?? text('path') ?? pending.longName ?? raw.name;
   const type = entryType(raw.typeflag, rawName, (why) => fail('TAR_UNSUPPORTED', why));
   const int = (key: string, fallback: number): number => {
     const v = text(key);
@@ -164,7 +190,7 @@ function buildHeader(raw: RawHeader, pending: Pending, global: ReadonlyMap<strin
     uid: int('uid', raw.uid),
     gid: int('gid', raw.gid),
     mtime: mtimeText === undefined ? raw.mtime : paxSeconds(mtimeText, (why) => fail('TAR_INVALID', why)),
-    size: type === 'file' ? size : 0,
+    size: type === 'file' ? (sparse?.realSize ?? size) : 0,
   };
   const link = text('linkpath') ?? pending.longLink ?? raw.linkname;
   if (type === 'symlink') header.linkname = link;
@@ -184,7 +210,7 @@ function buildHeader(raw: RawHeader, pending: Pending, global: ReadonlyMap<strin
   // Types other than regular files carry no data, whatever their size field
   // says (as Go's archive/tar reads them), except GNU dumpdirs.
   const dataSize = type === 'file' || raw.typeflag === 'D' ? size : 0;
-  return { header, dataSize };
+  return { header, dataSize, sparse: type === 'file' ? sparse : undefined };
 }
 
 function entryType(typeflag: string, name: string, unsupported: (why: string) => never): TarEntryType {
@@ -207,8 +233,8 @@ function entryType(typeflag: string, name: string, unsupported: (why: string) =>
       return 'directory';
     case '6':
       return 'fifo';
-    case 'S':
-      return unsupported('GNU sparse files are not supported');
+    case 'S': // old GNU sparse file: the reader expands it
+      return 'file';
     default:
       return unsupported(`unsupported entry type ${JSON.stringify(typeflag)}`);
   }

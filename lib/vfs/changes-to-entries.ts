@@ -1,15 +1,12 @@
-import { createReadStream, readFileSync } from 'node:fs';
-import type { Readable } from 'node:stream';
-import { type Compression, packLayer, type TarEntryType, type TarWriteEntry } from '../archive/index.ts';
+import { type Compression, packLayer, type TarWriteEntry } from '../archive/index.ts';
 import type { Change } from './diff.ts';
-import type { ContentRef, DirNode, Meta, Node } from './node.ts';
+import type { DirNode, LinkGroup, Meta, Node } from './node.ts';
+import { comparePaths } from './path.ts';
+import { openContent } from './read-content.ts';
 import { getNode } from './tree.ts';
 
 const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
-// Below this size a file is read with one sync call: measured 6.5x faster
-// than fs.promises for many small files (DESIGN.md).
-const SYNC_READ_LIMIT = 1 << 20;
 
 /**
  * Turns a diff into the tar entries of an OCI layer (image-spec layer.md):
@@ -17,35 +14,64 @@ const SYNC_READ_LIMIT = 1 << 20;
  * directories `.wh..wh..opq`. Like containerd's differ, every changed path's
  * parent directories are included with their metadata from `upper`, so a
  * runtime extracting the layer recreates them with the right owner and mode.
+ *
+ * Puts of nodes that share a {@link LinkGroup} become one entry with the
+ * content (the first of their paths in tar order) and hardlink entries to
+ * it; {@link diff} includes every path of a changed group, so the group is
+ * whole in the layer.
  */
 export function changesToEntries(upper: DirNode, changes: readonly Change[]): TarWriteEntry[] {
+  const leaders = linkLeaders(changes);
   const out = new Map<string, TarWriteEntry>();
+  // A parent already present has its own parents present too: walk up only to the first one.
   const addParents = (path: string): void => {
-    const comps = path.split('/');
-    for (let i = 1; i < comps.length; i++) {
-      const p = comps.slice(0, i).join('/');
-      if (out.has(p)) continue;
-      const node = getNode(upper, comps.slice(0, i));
+    const missing: string[] = [];
+    for (let slash = path.lastIndexOf('/'); slash > 0; slash = path.lastIndexOf('/', slash - 1)) {
+      const p = path.slice(0, slash);
+      if (out.has(p)) break;
+      missing.push(p);
+    }
+    for (let i = missing.length - 1; i >= 0; i--) {
+      const p = missing[i]!;
+      const node = getNode(upper, p.split('/'));
       if (node?.kind === 'dir') out.set(p, entryFor(p, node));
     }
   };
   for (const c of changes) {
     addParents(c.path);
     switch (c.op) {
-      case 'put':
-        out.set(c.path, entryFor(c.path, c.node));
+      case 'put': {
+        const leader = c.node.kind === 'dir' ? undefined : c.node.link && leaders.get(c.node.link);
+        out.set(c.path, leader !== undefined && leader !== c.path ? hardlinkEntry(c.path, c.node, leader) : entryFor(c.path, c.node));
         break;
+      }
       case 'delete':
       case 'opaque': {
         const slash = c.path.lastIndexOf('/');
         const dir = slash < 0 ? '' : c.path.slice(0, slash + 1);
-        const name = c.op === 'delete' ? `${dir}${WHITEOUT}${c.path.slice(slash + 1)}` : `${c.path}/${OPAQUE}`;
+        const name = c.op === 'delete' ? `${dir}${WHITEOUT}${c.path.slice(slash + 1)}` : c.path === '' ? OPAQUE : `${c.path}/${OPAQUE}`;
         out.set(name, whiteoutEntry(name, parentMeta(upper, c.op === 'delete' ? dir : c.path)));
         break;
       }
     }
   }
   return [...out.values()];
+}
+
+/** For each link group among the puts, its first path in tar order. */
+function linkLeaders(changes: readonly Change[]): Map<LinkGroup, string> {
+  const leaders = new Map<LinkGroup, string>();
+  for (const c of changes) {
+    if (c.op !== 'put' || c.node.kind === 'dir' || c.node.link === undefined) continue;
+    const seen = leaders.get(c.node.link);
+    if (seen === undefined || comparePaths(c.path, seen) < 0) leaders.set(c.node.link, c.path);
+  }
+  return leaders;
+}
+
+function hardlinkEntry(name: string, node: Node, leader: string): TarWriteEntry {
+  const { body: _body, xattrs: _xattrs, devmajor: _major, devminor: _minor, linkname: _link, ...meta } = entryFor(name, node);
+  return { ...meta, type: 'hardlink', linkname: leader, size: 0 };
 }
 
 function parentMeta(upper: DirNode, dir: string): Meta {
@@ -59,40 +85,34 @@ function whiteoutEntry(name: string, meta: Meta): TarWriteEntry {
 
 /** The tar entry for one node. */
 export function entryFor(name: string, node: Node): TarWriteEntry {
-  const base = {
-    name,
-    mode: node.meta.mode,
-    uid: node.meta.uid,
-    gid: node.meta.gid,
-    mtime: Math.floor(node.meta.mtime),
-    size: 0,
-    ...(node.meta.xattrs && Object.keys(node.meta.xattrs).length > 0 ? { xattrs: { ...node.meta.xattrs } } : {}),
-  };
+  // One literal of one shape, no spreads: spread-built entries measured 2.5x
+  // larger in the heap (538 against 218 bytes), and a layer has one per path.
+  const m = node.meta;
+  const e: TarWriteEntry = { name, type: 'directory', mode: m.mode, uid: m.uid, gid: m.gid, mtime: Math.floor(m.mtime), size: 0 };
   switch (node.kind) {
     case 'dir':
-      return { ...base, type: 'directory' };
+      break;
     case 'file':
-      return { ...base, type: 'file', size: node.size, body: () => openContent(node.content, node.size) };
+      e.type = 'file';
+      e.size = node.size;
+      e.body = () => openContent(node.content, node.size);
+      break;
     case 'symlink':
-      return { ...base, type: 'symlink', linkname: node.target };
+      e.type = 'symlink';
+      e.linkname = node.target;
+      break;
     case 'char':
-    case 'block': {
-      const type: TarEntryType = node.kind === 'char' ? 'character-device' : 'block-device';
-      return { ...base, type, devmajor: node.major, devminor: node.minor };
-    }
+    case 'block':
+      e.type = node.kind === 'char' ? 'character-device' : 'block-device';
+      e.devmajor = node.major;
+      e.devminor = node.minor;
+      break;
     case 'fifo':
-      return { ...base, type: 'fifo' };
+      e.type = 'fifo';
+      break;
   }
-}
-
-/** Opens a file's content for reading. The caller consumes (or destroys) the stream. */
-export function openContent(ref: ContentRef, size: number): Readable | Buffer {
-  switch (ref.kind) {
-    case 'bytes':
-      return ref.data;
-    case 'host-file':
-      return size < SYNC_READ_LIMIT ? readFileSync(ref.path) : createReadStream(ref.path, { highWaterMark: 1 << 20 });
-  }
+  if (m.xattrs !== undefined && Object.keys(m.xattrs).length > 0) e.xattrs = { ...m.xattrs };
+  return e;
 }
 
 /**

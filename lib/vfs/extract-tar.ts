@@ -1,16 +1,18 @@
-import { createReadStream, openSync, readSync, closeSync } from 'node:fs';
-import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
-import { decompressStream, readTar, type TarHeader } from '../archive/index.ts';
-import { VfsError } from './errors.ts';
-import type { ContentRef, DirNode, Meta, Node } from './node.ts';
-import { getNode, mkdirAll, resolvePath, setNode } from './tree.ts';
+import { readTar } from '../archive/index.ts';
+import { meteredTar } from './apply-layer.ts';
+import { LayerApplier } from './layer-applier.ts';
+import { type ApplyLimits, ByteMeter, applyLimits } from './limits.ts';
+import { type ContentRef, type DirNode, emptyDir, type Meta, type Node } from './node.ts';
+import { contentStream, readContentSync } from './read-content.ts';
+import { defaultSpillDir, type SpillDir } from './spill.ts';
+import { TreeDraft } from './tree-draft.ts';
+import { mkdirAll } from './tree.ts';
 
 /** What kind of archive a file is, judged from its first bytes as BuildKit's ADD does. */
 export type ArchiveKind = 'tar' | 'tar+gzip' | 'unsupported-compression' | 'not-an-archive';
 
-// ADD keeps extracted bytes in memory until spilled content arrives (issue 5).
-const MAX_EXTRACTED_BYTES = 512 << 20;
+const HEAD = 64 * 1024;
 
 /**
  * Whether a regular file is a tar archive ADD should unpack: a valid tar
@@ -19,7 +21,7 @@ const MAX_EXTRACTED_BYTES = 512 << 20;
  */
 export function archiveKind(ref: ContentRef, size: number): ArchiveKind {
   if (size < 6) return 'not-an-archive';
-  const head = readHead(ref, 64 * 1024);
+  const head = readHead(ref, Math.min(size, HEAD));
   if (head[0] === 0x1f && head[1] === 0x8b) {
     try {
       const inflated = gunzipSync(head, { finishFlush: 2 /* Z_SYNC_FLUSH: a prefix is enough */ });
@@ -35,13 +37,13 @@ export function archiveKind(ref: ContentRef, size: number): ArchiveKind {
 }
 
 function readHead(ref: ContentRef, n: number): Buffer {
-  if (ref.kind === 'bytes') return ref.data.subarray(0, n);
-  const fd = openSync(ref.path, 'r');
-  try {
-    const buf = Buffer.alloc(n);
-    return buf.subarray(0, readSync(fd, buf, 0, n, 0));
-  } finally {
-    closeSync(fd);
+  switch (ref.kind) {
+    case 'bytes':
+      return ref.data.subarray(0, n);
+    case 'file-range':
+      return readContentSync({ ...ref, size: Math.min(n, ref.size) });
+    case 'host-file':
+      return readContentSync({ kind: 'file-range', path: ref.path, offset: 0, size: n });
   }
 }
 
@@ -55,66 +57,53 @@ function isTarHeader(b: Buffer): boolean {
   return sum === parseInt(field, 8);
 }
 
+export interface ExtractOptions {
+  /** Where the archive's file contents are written (default: a process-wide temp spill directory). */
+  spill?: SpillDir;
+  limits?: Partial<ApplyLimits>;
+}
+
 /**
- * Unpacks a tar (plain or gzip) into the directory `dest` of the tree, as
- * ADD does with a local archive: entries keep their mode, owner and mtime;
- * paths are confined below `dest` (an entry that climbs out with `..` is an
- * error, as Docker's untar); hardlinks become copies of their target.
+ * Unpacks a tar (plain, gzip or zstd) into the directory `dest` of the
+ * tree, as ADD does with a local archive (Docker's Untar): entries keep
+ * their mode, owner, mtime and xattrs; `.wh.` names are ordinary files;
+ * a name that climbs above the archive's root is PATH_OUTSIDE_ROOT; symlinks
+ * in the archive resolve inside the archive (as Untar inside a chroot);
+ * hardlinks become link groups. Directories the archive implies are made
+ * with `dirMeta`; an existing directory of `dest` keeps its metadata unless
+ * the archive lists it. File contents go to a spill file, not to memory.
  */
-export async function extractTarInto(tree: DirNode, dest: string, ref: ContentRef, dirMeta: Meta): Promise<DirNode> {
-  const made = mkdirAll(tree, dest, dirMeta);
-  let root = made.root;
-  const base = made.path;
-  let total = 0;
-  const input = ref.kind === 'bytes' ? Readable.from([ref.data]) : createReadStream(ref.path);
-  await readTar(decompressStream(input), async (h, body) => {
-    const rel = confined(h.name);
-    if (rel.length === 0) return; // the archive's own root directory
-    const at = [...base, ...rel];
-    const meta: Meta = { mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime, ...(h.xattrs ? { xattrs: h.xattrs } : {}) };
-    let node: Node;
-    if (h.type === 'file') {
-      total += h.size;
-      if (total > MAX_EXTRACTED_BYTES) throw new VfsError('ARCHIVE_TOO_LARGE', `archive unpacks to more than ${MAX_EXTRACTED_BYTES} bytes`);
-      const parts: Buffer[] = [];
-      for await (const c of body) parts.push(c as Buffer);
-      node = { kind: 'file', meta, size: h.size, content: { kind: 'bytes', data: Buffer.concat(parts) } };
-    } else {
-      node = leafFor(h, meta, root, base);
-    }
-    root = mkdirAll(root, `/${at.slice(0, -1).join('/')}`, dirMeta).root;
-    const existing = getNode(root, at);
-    if (node.kind === 'dir' && existing?.kind === 'dir') node = { ...node, children: existing.children };
-    root = setNode(root, at, node);
-  });
-  return root;
-}
-
-function confined(name: string): string[] {
-  const out: string[] = [];
-  for (const part of name.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (out.length === 0) throw new VfsError('PATH_OUTSIDE_ROOT', `archive entry ${JSON.stringify(name)} climbs out of the destination`, { path: name });
-      out.pop();
-    } else out.push(part);
+export async function extractTarInto(tree: DirNode, dest: string, ref: ContentRef, dirMeta: Meta, opts: ExtractOptions = {}): Promise<DirNode> {
+  const limits = applyLimits(opts.limits);
+  const meter = new ByteMeter(limits);
+  const spill = (opts.spill ?? defaultSpillDir()).newFile();
+  const applier = new LayerApplier(emptyDir(dirMeta), { mode: 'untar', impliedDir: dirMeta, limits, meter, spill });
+  const size = ref.kind === 'file-range' ? ref.size : ref.kind === 'bytes' ? ref.data.length : Number.MAX_SAFE_INTEGER;
+  try {
+    await readTar(meteredTar(contentStream(ref, size), meter), (h, body) => applier.apply(h, body));
+    spill.close();
+  } catch (err) {
+    spill.discard();
+    throw err;
   }
-  return out;
+  const unpacked = applier.finish();
+  const made = mkdirAll(tree, dest, dirMeta);
+  const draft = new TreeDraft(made.root);
+  merge(draft, made.path, unpacked, '', (key) => applier.isEntry(key));
+  return draft.finish();
 }
 
-function leafFor(h: TarHeader, meta: Meta, root: DirNode, base: string[]): Node {
-  switch (h.type) {
-    case 'directory': return { kind: 'dir', meta, children: new Map() };
-    case 'symlink': return { kind: 'symlink', meta, target: h.linkname ?? '' };
-    case 'fifo': return { kind: 'fifo', meta };
-    case 'character-device':
-    case 'block-device':
-      return { kind: h.type === 'character-device' ? 'char' : 'block', meta, major: h.devmajor ?? 0, minor: h.devminor ?? 0 };
-    case 'hardlink': {
-      const target = resolvePath(root, `/${[...base, ...confined(h.linkname ?? '')].join('/')}`, { followFinal: false }).node;
-      if (target?.kind !== 'file') throw new VfsError('ARCHIVE_INVALID', `hardlink ${h.name} points to ${h.linkname}, which is not an earlier regular file`);
-      return target; // a hardlink shares its target's inode, metadata included
+/** Merges `src`'s children into the directory at `at`: directories merge, everything else replaces. */
+function merge(draft: TreeDraft, at: readonly string[], src: DirNode, key: string, listed: (key: string) => boolean): void {
+  const dir = draft.dirAt(at);
+  for (const [name, child] of src.children) {
+    const childKey = key === '' ? name : `${key}/${name}`;
+    const existing: Node | undefined = dir.children.get(name);
+    if (child.kind === 'dir' && existing?.kind === 'dir') {
+      draft.children(dir).set(name, draft.own(existing, listed(childKey) ? child.meta : existing.meta));
+      merge(draft, [...at, name], child, childKey, listed);
+    } else {
+      draft.children(dir).set(name, child);
     }
-    case 'file': throw new VfsError('INTERNAL', 'regular files are read by the caller');
   }
 }

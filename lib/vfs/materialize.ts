@@ -1,7 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, lchownSync, lutimesSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, constants, copyFileSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DirNode, FileNode, Node } from './node.ts';
+import { VfsError } from './errors.ts';
+import type { DirNode, FileNode, LinkGroup, Node } from './node.ts';
+import { copyContentSync } from './read-content.ts';
 import { compareNames } from './tree.ts';
 
 /**
@@ -10,23 +12,35 @@ import { compareNames } from './tree.ts';
  * cannot make it write outside `dest`. Owners are applied only when running
  * as root; modes and mtimes always (directories last, so their mtimes
  * survive the writes inside them). Devices need root (mknod fails otherwise).
+ * The paths of one {@link LinkGroup} become hard links of one file. Files
+ * are created exclusively (O_EXCL), and a name that is not a plain path
+ * component (`..`, `a/b`, NUL) is NAME_INVALID.
  */
 export async function materialize(tree: DirNode, dest: string): Promise<void> {
   mkdirSync(dest, { recursive: true });
-  await writeDir(tree, dest);
+  await writeDir(tree, dest, new Map());
   finish(dest, tree);
 }
 
 const isRoot = process.getuid?.() === 0;
 
-async function writeDir(dir: DirNode, abs: string): Promise<void> {
+async function writeDir(dir: DirNode, abs: string, links: Map<LinkGroup, string>): Promise<void> {
   for (const name of [...dir.children.keys()].sort(compareNames)) {
+    if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
+      throw new VfsError('NAME_INVALID', `cannot materialize the name ${JSON.stringify(name)} in ${abs}`, { path: abs });
+    }
     const node = dir.children.get(name)!;
     const p = join(abs, name);
     if (node.kind === 'dir') {
       mkdirSync(p, { mode: 0o700 });
-      await writeDir(node, p);
+      await writeDir(node, p, links);
     } else {
+      const first = node.link && links.get(node.link);
+      if (first !== undefined) {
+        linkSync(first, p);
+        continue;
+      }
+      if (node.link !== undefined) links.set(node.link, p);
       await writeLeaf(node, p);
     }
     finish(p, node);
@@ -52,8 +66,16 @@ async function writeLeaf(node: Exclude<Node, DirNode>, p: string): Promise<void>
 
 async function writeFile(node: FileNode, p: string): Promise<void> {
   const ref = node.content;
-  if (ref.kind === 'bytes') writeFileSync(p, ref.data, { mode: 0o600 });
-  else copyFileSync(ref.path, p);
+  if (ref.kind === 'bytes') return writeFileSync(p, ref.data, { mode: 0o600, flag: 'wx' });
+  if (ref.kind === 'host-file') return copyFileSync(ref.path, p, constants.COPYFILE_EXCL);
+  const fd = openSync(p, 'wx', 0o600);
+  try {
+    copyContentSync(ref, node.size, (chunk) => {
+      for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
+    });
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function finish(p: string, node: Node): void {

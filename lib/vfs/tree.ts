@@ -44,11 +44,16 @@ export function resolvePath(root: DirNode, path: string, opts: { followFinal: bo
   };
   const cur: string[] = [];
   const dirs: DirNode[] = [root];
-  let parts = path.split('/');
+  // The components still to resolve, last first (so each step is a pop), and
+  // how many of them are real names (not '' or '.'): resolution stays linear
+  // in the length of the path and of the links it follows.
+  const stack = path.split('/').reverse();
+  let names = stack.reduce((n, x) => (x === '' || x === '.' ? n : n + 1), 0);
   let hops = 0;
-  while (parts.length > 0) {
-    const p = parts.shift()!;
+  while (stack.length > 0) {
+    const p = stack.pop()!;
     if (p === '' || p === '.') continue;
+    names--;
     if (p === '..') {
       if (cur.length === 0) {
         if (escape === 'error') outside('through ..');
@@ -60,12 +65,13 @@ export function resolvePath(root: DirNode, path: string, opts: { followFinal: bo
     }
     const dir = dirs[dirs.length - 1]!;
     const node = dir.children.get(p);
-    const last = parts.every((x) => x === '' || x === '.');
+    const last = names === 0;
     if (node === undefined) {
       // Nothing to follow below a missing component: the rest is cleaned lexically (as Go's
       // filepath.Join in BuildKit's fs.RootPath does), so `..` never survives as a name.
       const rest = [...cur, p];
-      for (const x of parts) {
+      while (stack.length > 0) {
+        const x = stack.pop()!;
         if (x === '' || x === '.') continue;
         if (x !== '..') rest.push(x);
         else if (rest.length > 0) rest.pop();
@@ -80,7 +86,12 @@ export function resolvePath(root: DirNode, path: string, opts: { followFinal: bo
         cur.length = 0;
         dirs.length = 1;
       }
-      parts = [...node.target.split('/'), ...parts];
+      const target = node.target.split('/');
+      for (let i = target.length - 1; i >= 0; i--) {
+        const t = target[i]!;
+        stack.push(t);
+        if (t !== '' && t !== '.') names++;
+      }
       continue;
     }
     cur.push(p);

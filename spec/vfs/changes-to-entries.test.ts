@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { type Change, changesToEntries, diff, type DirNode, entryFor, setNode } from '../../lib/vfs/index.ts';
+import { type Change, changesToEntries, diff, type DirNode, entryFor, LinkGroup, setNode } from '../../lib/vfs/index.ts';
 import { device, dir, fifo, file, link } from './tree-kit.ts';
 
 async function bodyText(body: Buffer | Readable | undefined): Promise<string> {
@@ -111,5 +111,34 @@ describe('changesToEntries', () => {
   test('the root itself never becomes an entry', () => {
     const root: DirNode = dir({ x: file('') }, { mode: 0o700 });
     assert.deepEqual(changesToEntries(root, diff(dir(), root)).map((e) => e.name), ['x']);
+  });
+
+  test('a link group becomes one entry with the content and hardlinks to it (its first path in tar order)', () => {
+    const g = new LinkGroup();
+    const f = { ...file('data', { mode: 0o750, uid: 3 }), link: g };
+    const s = { ...link('t'), link: new LinkGroup() };
+    const tree = dir({ z: f, a: dir({ b: f }), s1: s, s0: s });
+    const changes: Change[] = [
+      { op: 'put', path: 'z', node: f },
+      { op: 'put', path: 'a/b', node: f },
+      { op: 'put', path: 's1', node: s },
+      { op: 'put', path: 's0', node: s },
+    ];
+    assert.deepEqual(
+      changesToEntries(tree, changes)
+        .map((e) => [e.name, e.type, e.linkname, e.size, e.mode, e.uid, e.body !== undefined])
+        .sort((x, y) => String(x[0]).localeCompare(String(y[0]))),
+      [
+        ['a', 'directory', undefined, 0, 0o755, 0, false],
+        ['a/b', 'file', undefined, 4, 0o750, 3, true],
+        ['s0', 'symlink', 't', 0, 0o777, 0, false],
+        ['s1', 'hardlink', 's0', 0, 0o777, 0, false],
+        ['z', 'hardlink', 'a/b', 0, 0o750, 3, false],
+      ],
+    );
+  });
+
+  test('an opaque root becomes .wh..wh..opq at the top', () => {
+    assert.deepEqual(changesToEntries(dir(), [{ op: 'opaque', path: '' }]).map((e) => e.name), ['.wh..wh..opq']);
   });
 });

@@ -5,7 +5,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type Change, comparePaths, diff, type DirNode, type Node, setNode } from '../../lib/vfs/index.ts';
+import { type Change, comparePaths, diff, type DirNode, LinkGroup, type Node, setNode } from '../../lib/vfs/index.ts';
 import { device, dir, fifo, file, link } from './tree-kit.ts';
 
 const summary = (changes: Change[]) => changes.map((c) => (c.op === 'put' ? `put ${c.path} ${c.node.kind}` : `${c.op} ${c.path}`));
@@ -114,5 +114,55 @@ describe('diff', () => {
 
   test('deleting a directory is one change, not one per descendant', () => {
     assert.deepEqual(summary(diff(dir({ d: dir({ x: file(''), y: dir({ z: file('') }) }) }), dir())), ['delete d']);
+  });
+
+  test('a directory emptied and refilled becomes opaque when that is smaller than its whiteouts', () => {
+    const files = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`f${i}`, file(`old ${i}`)]));
+    const lower = dir({ d: dir(files), other: file('o') });
+    const upper = dir({ d: dir({ fresh: file('new') }), other: file('o') });
+    assert.deepEqual(summary(diff(lower, upper)), ['opaque d', 'put d/fresh file']);
+  });
+
+  test('a few deletions among kept children stay whiteouts', () => {
+    const files = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`f${i}`, file(`old ${i}`)]));
+    const lower = dir({ d: dir(files) });
+    const { f3: _gone, ...rest } = files;
+    assert.deepEqual(summary(diff(lower, dir({ d: dir(rest) }))), ['delete d/f3']);
+  });
+
+  test('opaque is not chosen when it would re-emit a large unchanged file', () => {
+    const big = file('x'.repeat(1_000_000));
+    const lower = dir({ d: dir({ big, b: file('b'), c: file('c') }) });
+    const upper = dir({ d: dir({ big, n: file('n') }) });
+    assert.deepEqual(summary(diff(lower, upper)), ['delete d/b', 'delete d/c', 'put d/n file']);
+  });
+
+  test('opaque at the root, when everything was replaced', () => {
+    const lower = dir(Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`old${i}`, file('')])));
+    assert.deepEqual(summary(diff(lower, dir({ new: file('n') }))), ['opaque ', 'put new file']);
+  });
+
+  test('a new hard link brings every other path of its group into the layer', () => {
+    const g = new LinkGroup();
+    const shared = { ...file('shared'), link: g };
+    const lower = dir({ a: shared, d: dir({ b: shared }), z: file('z') });
+    const upper = dir({ a: shared, d: dir({ b: shared }), z: file('z'), c: shared });
+    assert.deepEqual(summary(diff(lower, upper)), ['put a file', 'put c file', 'put d/b file']);
+  });
+
+  test('a path joining or leaving a link group is a change; deleting one link is one whiteout', () => {
+    const g = new LinkGroup();
+    const plain = file('same');
+    const joined = { ...plain, link: g };
+    assert.deepEqual(summary(diff(dir({ a: plain }), dir({ a: joined, b: joined }))), ['put a file', 'put b file']);
+    assert.deepEqual(summary(diff(dir({ a: joined, b: joined }), dir({ a: joined, b: plain }))), ['put b file']);
+    assert.deepEqual(summary(diff(dir({ a: joined, b: joined }), dir({ a: joined }))), ['delete b']);
+  });
+
+  test('metadata-only changes of a directory: the directory alone', () => {
+    const kids = { x: file('x') };
+    for (const meta of [{ mtime: 5 }, { xattrs: { 'user.a': Buffer.from('1') } }, { uid: 3 }]) {
+      assert.deepEqual(summary(diff(dir({ d: dir(kids) }), dir({ d: dir(kids, meta) }))), ['put d dir'], JSON.stringify(meta));
+    }
   });
 });

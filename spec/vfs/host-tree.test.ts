@@ -125,4 +125,15 @@ describe('hostTree', () => {
     assert.equal(codeOf(() => hostTree(join(root, 'nope'))), 'HOST_PATH_MISSING');
     assert.equal(codeOf(() => hostTree(join(root, 'a.txt'))), 'HOST_NOT_DIRECTORY');
   });
+
+  test('a tree deeper than maxDepth is PATH_TOO_DEEP (a 10,000-deep context is in the malicious corpus)', () => {
+    const deep = mkdtempSync(join(tmpdir(), 'kiln-deep-'));
+    try {
+      mkdirSync(join(deep, 'a', 'b', 'c', 'd'), { recursive: true });
+      assert.equal(codeOf(() => hostTree(deep, { maxDepth: 3 })), 'PATH_TOO_DEEP');
+      assert.equal(getNode(hostTree(deep, { maxDepth: 4 }), ['a', 'b', 'c', 'd'])?.kind, 'dir');
+    } finally {
+      rmSync(deep, { recursive: true, force: true });
+    }
+  });
 });

@@ -4,10 +4,10 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type DirNode, materialize } from '../../lib/vfs/index.ts';
+import { type DirNode, type FileNode, LinkGroup, materialize } from '../../lib/vfs/index.ts';
 import { device, dir, fifo, file, link } from './tree-kit.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -76,5 +76,42 @@ describe('materialize', () => {
       const st = lstatSync(join(dest, 'null'));
       assert.deepEqual([Math.floor(st.rdev / 256) & 0xfff, st.rdev & 0xff], [1, 3]);
     }
+  });
+});
+
+describe('materialize: link groups and spilled contents', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'kiln-mat2-'));
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+
+  test('the paths of a link group become hard links of one file; file ranges are copied byte for byte', async () => {
+    const spillFile = join(tmp, 'spill');
+    const big = Buffer.alloc(3 * 1024 * 1024 + 11);
+    for (let i = 0; i < big.length; i += 4096) big[i] = i & 0xff;
+    writeFileSync(spillFile, Buffer.concat([Buffer.from('HEADERhello'), big, Buffer.from('TAIL')]));
+    const g = new LinkGroup();
+    const small: FileNode = { kind: 'file', meta: { mode: 0o640, uid: 0, gid: 0, mtime: 1_000 }, size: 5, content: { kind: 'file-range', path: spillFile, offset: 6, size: 5 }, link: g };
+    const large: FileNode = { kind: 'file', meta: { mode: 0o644, uid: 0, gid: 0, mtime: 1_000 }, size: big.length, content: { kind: 'file-range', path: spillFile, offset: 11, size: big.length } };
+    const sl = { ...link('target'), link: new LinkGroup() };
+    const dest = join(tmp, 'out');
+    await materialize(dir({ a: small, sub: dir({ b: small }), c: small, large, s1: sl, s2: sl }), dest);
+    const [a, b, c] = ['a', 'sub/b', 'c'].map((p) => lstatSync(join(dest, p)));
+    assert.equal(a!.ino, b!.ino);
+    assert.equal(a!.ino, c!.ino);
+    assert.equal(a!.nlink, 3);
+    assert.equal((a!.mode & 0o7777).toString(8), '640');
+    assert.equal(readFileSync(join(dest, 'sub/b'), 'utf8'), 'hello');
+    assert.ok(readFileSync(join(dest, 'large')).equals(big));
+    assert.equal(lstatSync(join(dest, 'large')).nlink, 1);
+    assert.equal(lstatSync(join(dest, 's1')).ino, lstatSync(join(dest, 's2')).ino, 'a symlink group is one inode too');
+    assert.equal(readlinkSync(join(dest, 's2')), 'target');
+  });
+
+  test('names that are not one path component are NAME_INVALID, and nothing is written outside', async () => {
+    for (const bad of ['..', '.', 'a/b', '']) {
+      const dest = join(tmp, `bad-${bad.length}-${bad.replace(/\W/g, '_')}`);
+      const err = await materialize(dir({ [bad]: file('x') }), dest).then(() => undefined, (e: { code?: string }) => e);
+      assert.equal(err?.code, 'NAME_INVALID', JSON.stringify(bad));
+    }
+    assert.equal(existsSync(join(tmp, 'x')), false);
   });
 });

@@ -2,18 +2,18 @@
  * The composition root: the one place that wires the front end, the
  * executor, the content store and the outputs into `build()`.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { KilnError } from './errors.ts';
 import { checkDirectiveOf, dumpAst, IgnoreMatcher, lintDockerfile, type LintWarning, lintViolationMessage, parseDockerfile, readDockerignore, ShellLexer, toInstructions } from './dockerfile/index.ts';
-import { type BuildEvent, executeBuild, type Expander } from './executor/index.ts';
+import { type BuildEvent, executeBuild, type Expander, type ImageResolver } from './executor/index.ts';
 import type { Image, ImageFormat } from './image/index.ts';
 import { withFormat } from './image/index.ts';
 import type { Compression, Platform } from './oci/index.ts';
 import { type Plan, planBuild, unusedBuildArgsMessage } from './plan/index.ts';
 import { formatRef, type ImageRef, parseRef } from './ref/index.ts';
 import { LocalStore } from './transport/index.ts';
-import { changesToEntries, clampMtimes, diff, type DirNode, emptyDir, type HostFilter, hostTree, materialize, walk } from './vfs/index.ts';
+import { changesToEntries, clampMtimes, diff, type DirNode, emptyDir, type HostFilter, hostTree, materialize, SpillDir, walk } from './vfs/index.ts';
 import { tarStream } from './archive/index.ts';
 import { preflightOutput, writeDirAtomic, writeDockerArchive, writeFileAtomic, writeOciArchive, writeOciLayout } from './transport/index.ts';
 
@@ -81,28 +81,44 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   };
   const store = new LocalStore(opts.home);
   const format = opts.format ?? 'oci';
-  const result = await executeBuild(plan, {
-    file: fileName,
-    context: { root: contextDir, filter: contextFilter(contextDir, dockerfilePath) },
-    store: store.content,
-    expander,
-    now: opts.now ?? new Date(),
-    epoch: opts.epoch,
-    format,
-    compression: opts.compression ?? 'gzip',
-    compressionLevel: opts.compressionLevel ?? 6,
-    emit,
-    resolver: {
-      resolve: async (ref) => {
-        throw new BuildError('IMAGE_NOT_FOUND', `image ${ref.registry}/${ref.repository} not found`);
-      },
+  mkdirSync(opts.home, { recursive: true });
+  const spill = SpillDir.create(opts.home);
+  try {
+    const result = await executeBuild(plan, {
+      file: fileName,
+      context: { root: contextDir, filter: contextFilter(contextDir, dockerfilePath) },
+      store: store.content,
+      expander,
+      now: opts.now ?? new Date(),
+      epoch: opts.epoch,
+      format,
+      compression: opts.compression ?? 'gzip',
+      compressionLevel: opts.compressionLevel ?? 6,
+      emit,
+      spill,
+      resolver: localResolver(store),
+    });
+    const image = format === result.image.format ? result.image : withFormat(result.image, format);
+    const tree = opts.epoch === undefined ? result.tree : clampMtimes(result.tree, opts.epoch);
+    await writeOutputs(opts.outputs ?? [], image, tree, refs);
+    await store.putImage(image, refs);
+    return { image, refs };
+  } finally {
+    spill.dispose();
+  }
+}
+
+/** Base images from the local store, found by their full reference (as docker looks locally first). */
+function localResolver(store: LocalStore): ImageResolver {
+  return {
+    resolve: async (ref) => {
+      const image = await store.resolve(formatRef(ref));
+      if (image === undefined) {
+        throw new BuildError('IMAGE_NOT_FOUND', `image ${formatRef(ref)} is not in the local store (pull it first: kiln pull ${formatRef(ref)})`, { ref: formatRef(ref) });
+      }
+      return image;
     },
-  });
-  const image = format === result.image.format ? result.image : withFormat(result.image, format);
-  const tree = opts.epoch === undefined ? result.tree : clampMtimes(result.tree, opts.epoch);
-  await writeOutputs(opts.outputs ?? [], image, tree, refs);
-  await store.putImage(image, refs);
-  return { image, refs };
+  };
 }
 
 /** What `planFile` needs: the build's front-end options. */

@@ -3,18 +3,13 @@ import type { Instruction } from '../dockerfile/index.ts';
 import { type Image, scratchImage, withConfig } from '../image/index.ts';
 import type { Platform } from '../oci/index.ts';
 import { type ArgScope, DEFAULT_PATH as PLAN_DEFAULT_PATH, type Plan, type Stage } from '../plan/index.ts';
-import type { ImageRef } from '../ref/index.ts';
 import { type DirNode, emptyDir, hostTree } from '../vfs/index.ts';
+import { BaseImages, type ImageResolver, parseTrigger, stageBaseImage } from './base-image.ts';
 import { copy, type CopySource } from './copy.ts';
 import { BuildStepError } from './errors.ts';
 import * as meta from './metadata.ts';
 import { createdTime, type ExecOptions, type StageState } from './stage-state.ts';
 import { arg, workdir } from './workdir-arg.ts';
-
-/** Finds a base image for `FROM <image>`; injected by the composition root (local store, registry…). */
-export interface ImageResolver {
-  resolve(ref: ImageRef, platform: Platform, signal?: AbortSignal): Promise<Image>;
-}
 
 /** The result of one stage. */
 export interface StageResult {
@@ -32,6 +27,7 @@ const DEFAULT_PATH = `PATH=${PLAN_DEFAULT_PATH}`;
  * outputs are the caller's job.
  */
 export async function executeBuild(plan: Plan, opts: ExecOptions & { resolver: ImageResolver }): Promise<StageResult> {
+  const bases = new BaseImages(opts.resolver, opts.spill);
   const results = new Map<number, StageResult>();
   let contextTree: DirNode | undefined;
   const contextSource = (): CopySource => {
@@ -41,48 +37,53 @@ export async function executeBuild(plan: Plan, opts: ExecOptions & { resolver: I
   const args = plan.args;
   for (const index of plan.order) {
     const stage = plan.stages[index]!;
-    results.set(index, await runStage(plan, stage, { ...opts, args, results, contextSource }));
+    results.set(index, await runStage(plan, stage, { ...opts, args, results, contextSource, bases }));
   }
   return results.get(plan.target.index)!;
 }
 
 interface RunEnv extends ExecOptions {
-  resolver: ImageResolver;
+  bases: BaseImages;
   args: ArgScope;
   results: ReadonlyMap<number, StageResult>;
   contextSource: () => CopySource;
 }
 
-async function initialState(stage: Stage, env: RunEnv): Promise<StageState> {
+/** A stage's starting point, with the base's ONBUILD triggers to run first. */
+async function initialState(stage: Stage, env: RunEnv): Promise<StageState & { triggers: readonly Instruction[] }> {
   const base = stage.base;
   switch (base.kind) {
     case 'scratch': {
       const image = withConfig(scratchImage({ platform: stage.platform, format: env.format }), (c) => ({ ...c, config: { Env: [DEFAULT_PATH], WorkingDir: '/' } }));
-      return { index: stage.index, image, tree: emptyDir(), args: new Map() };
+      return { index: stage.index, image, tree: emptyDir(), args: new Map(), triggers: [] };
     }
     case 'stage': {
       // BuildKit: a stage FROM another inherits its image, files and the ARGs declared there
       const prior = env.results.get(base.index)!;
-      return { index: stage.index, image: prior.image, tree: prior.tree, args: prior.args };
+      const { image, triggers } = stageBaseImage(prior.image);
+      return { index: stage.index, image, tree: prior.tree, args: prior.args, triggers: triggers.map((t) => parseTrigger(t, stage.location)) };
     }
-    case 'image':
-      throw new BuildStepError('BASE_IMAGE_UNSUPPORTED', `FROM ${stage.from.image}: building on an image is not supported yet (only scratch and earlier stages)`, {
-        location: stage.location,
-      });
+    case 'image': {
+      const resolved = await env.bases.image(base.ref, stage.platform, stage.location);
+      const { image, triggers } = stageBaseImage(resolved);
+      return { index: stage.index, image, tree: await env.bases.tree(resolved), args: new Map(), triggers: triggers.map((t) => parseTrigger(t, stage.location)) };
+    }
     default:
       return assertNever(base);
   }
 }
 
 async function runStage(plan: Plan, stage: Stage, env: RunEnv): Promise<StageResult> {
-  let state = await initialState(stage, env);
+  const { triggers, ...initial } = await initialState(stage, env);
+  let state: StageState = initial;
   let cmdSet = false;
-  const total = stage.instructions.length;
-  for (const [i, ins] of stage.instructions.entries()) {
+  const steps = [...triggers, ...stage.instructions];
+  const total = steps.length;
+  for (const [i, ins] of steps.entries()) {
     const location = { file: plan.file, line: ins.range.start };
     env.emit({ kind: 'step', stage: stage.index, step: i + 1, total, text: ins.original, location });
     try {
-      state = await dispatch(state, ins, env, location, cmdSet);
+      state = await dispatch(stage, state, ins, env, location, cmdSet);
     } catch (cause) {
       if (cause instanceof KilnError && cause.location !== undefined) throw cause;
       const code = cause instanceof KilnError ? cause.code : 'STEP_FAILED';
@@ -95,7 +96,7 @@ async function runStage(plan: Plan, stage: Stage, env: RunEnv): Promise<StageRes
   return { image, tree: state.tree, args: state.args };
 }
 
-async function dispatch(state: StageState, ins: Instruction, env: RunEnv, loc: { file: string; line: number }, cmdSet: boolean): Promise<StageState> {
+async function dispatch(stage: Stage, state: StageState, ins: Instruction, env: RunEnv, loc: { file: string; line: number }, cmdSet: boolean): Promise<StageState> {
   switch (ins.kind) {
     case 'ENV': return meta.env(state, ins, env);
     case 'LABEL': return meta.label(state, ins, env);
@@ -113,7 +114,7 @@ async function dispatch(state: StageState, ins: Instruction, env: RunEnv, loc: {
     case 'ARG': return arg(state, ins, env, env.args);
     case 'COPY':
     case 'ADD': {
-      if (ins.from !== undefined) throw new BuildStepError('COPY_FROM_UNSUPPORTED', 'COPY --from is not supported yet', { location: loc });
+      if (ins.kind === 'COPY' && ins.from !== undefined) return copy(state, ins, await fromSource(stage, ins, env, loc), env, loc);
       if (ins.kind === 'ADD' && ins.sources.some((s) => /^(https?|git):\/\/|^git@/.test(s))) {
         throw new BuildStepError('ADD_REMOTE_UNSUPPORTED', 'ADD from a URL or git repository is not supported yet', { location: loc });
       }
@@ -125,5 +126,25 @@ async function dispatch(state: StageState, ins: Instruction, env: RunEnv, loc: {
       throw new BuildStepError('INTERNAL', 'FROM inside a stage', { location: loc });
     default:
       return assertNever(ins, 'instruction');
+  }
+}
+
+/** Where `COPY --from` reads: the plan resolved the name to a stage (built already) or an image. */
+async function fromSource(stage: Stage, ins: Instruction, env: RunEnv, loc: { file: string; line: number }): Promise<CopySource> {
+  const dep = stage.dependencies.find((d) => d.instruction === ins && d.mount === undefined);
+  const from = dep?.source;
+  if (from === undefined) throw new BuildStepError('INTERNAL', 'COPY --from without a planned source', { location: loc });
+  switch (from.kind) {
+    case 'scratch':
+      return { tree: emptyDir(), confined: false, describe: 'scratch' };
+    case 'stage': {
+      const result = env.results.get(from.index);
+      if (result === undefined) throw new BuildStepError('INTERNAL', `stage ${from.index} was not built before it was needed`, { location: loc });
+      return { tree: result.tree, confined: false, describe: `stage ${from.index}` };
+    }
+    case 'image': {
+      const image = await env.bases.image(from.ref, stage.platform, loc);
+      return { tree: await env.bases.tree(image), confined: false, describe: from.name };
+    }
   }
 }

@@ -1,3 +1,4 @@
-export { executeBuild, type ImageResolver, type StageResult } from './execute.ts';
+export { executeBuild, type StageResult } from './execute.ts';
+export type { ImageResolver } from './base-image.ts';
 export type { BuildContext, BuildEvent, ExecOptions, Expander } from './stage-state.ts';
 export { BuildStepError } from './errors.ts';

@@ -1,7 +1,7 @@
 import type { ContentStore } from '../content/index.ts';
 import type { Image, ImageFormat } from '../image/index.ts';
 import type { Compression, RunConfig } from '../oci/index.ts';
-import type { DirNode, HostFilter } from '../vfs/index.ts';
+import type { DirNode, HostFilter, SpillDir } from '../vfs/index.ts';
 import type { SourceLocation } from '../errors.ts';
 
 /** Variable expansion as the Dockerfile shell lexer does it (quotes removed, `$v` substituted). */
@@ -38,6 +38,8 @@ export interface ExecOptions {
   readonly compression: Compression;
   readonly compressionLevel: number;
   readonly emit: (event: BuildEvent) => void;
+  /** Where file bytes of base layers and unpacked archives go while the build runs; the caller disposes of it. */
+  readonly spill: SpillDir;
 }
 
 /** One stage while it runs: an immutable value, replaced by every instruction. */

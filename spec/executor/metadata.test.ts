@@ -32,7 +32,7 @@ SHELL ["/bin/bash", "-c"]
 CMD echo $HOME
 ENTRYPOINT ["/ep", "a b"]
 HEALTHCHECK --interval=1m30s --timeout=500ms --start-period=1h --start-interval=2s --retries=3 CMD curl -f http://x/ || exit 1
-ONBUILD RUN echo onbuild
+ONBUILD LABEL onbuild=ran
 FROM base AS child
 ENTRYPOINT exec /other "q"
 HEALTHCHECK NONE
@@ -73,7 +73,7 @@ describe('metadata of one stage', () => {
       Retries: 3,
     });
   });
-  test('ONBUILD stores the trigger text', () => assert.deepEqual(b.config.OnBuild, ['RUN echo onbuild']));
+  test('ONBUILD stores the trigger text', () => assert.deepEqual(b.config.OnBuild, ['LABEL onbuild=ran']));
   test('WorkingDir of a scratch stage is / (emptyImage)', () => assert.equal(b.config.WorkingDir, '/'));
   test('ARG values never reach the config', () => assert.ok(!(b.config.Env ?? []).some((e) => e.startsWith('x='))));
 
@@ -125,15 +125,19 @@ describe('metadata inherited from an earlier stage', () => {
   test('HEALTHCHECK NONE', () => assert.deepEqual(b.config.Healthcheck, { Test: ['NONE'] }));
   test('the rest of the config is inherited', () => {
     assert.equal(b.config.User, 'app:staff');
-    assert.deepEqual(b.config.OnBuild, ['RUN echo onbuild']);
+  });
+  test('the base stage\'s ONBUILD triggers run first and are not passed on (BuildKit resolveStages/init)', () => {
+    assert.equal(b.config.Labels?.onbuild, 'ran');
+    assert.equal(b.config.OnBuild, undefined);
   });
   test('history continues the base stage\'s', () => {
-    const tail = b.history.slice(-2).map((h) => h.created_by);
+    const tail = b.history.slice(-3).map((h) => h.created_by);
     assert.deepEqual(tail, [
+      'LABEL onbuild=ran',
       'ENTRYPOINT ["/bin/bash" "-c" "exec /other \\"q\\""]',
       'HEALTHCHECK {Test:[NONE] Interval:0s Timeout:0s StartPeriod:0s StartInterval:0s Retries:0}',
     ]);
-    assert.equal(b.history.length, 20);
+    assert.equal(b.history.length, 21);
   });
 });
 

@@ -1,3 +1,4 @@
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { build, type BuildEvent, formatRef, KilnError, type OutputSpec } from '../lib/index.ts';
 import { parseArgs, parseCsvOption, UsageError } from './args.ts';
 import type { Io } from './main.ts';
@@ -9,6 +10,9 @@ const SPECS = [
   { name: 'build-arg', value: true, repeat: true },
   { name: 'target', value: true },
   { name: 'quiet', short: 'q' },
+  { name: 'oci-mediatypes', value: true },
+  { name: 'iidfile', value: true },
+  { name: 'metadata-file', value: true },
 ] as const;
 
 export async function buildCommand(argv: readonly string[], io: Io, home: string): Promise<number> {
@@ -25,6 +29,8 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
   const epochText = buildArgs.SOURCE_DATE_EPOCH ?? io.env.SOURCE_DATE_EPOCH;
   const epoch = epochText === undefined || epochText === '' ? undefined : parseEpoch(epochText);
   const quiet = args.flags.has('quiet');
+  const ociText = args.values.get('oci-mediatypes')?.[0] ?? 'true';
+  if (ociText !== 'true' && ociText !== 'false') throw new UsageError(`invalid argument ${JSON.stringify(ociText)} for --oci-mediatypes (true or false)`);
   const started = Date.now();
   const result = await build({
     contextDir: args.positional[0]!,
@@ -35,8 +41,13 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
     buildArgs,
     home,
     ...(epoch !== undefined ? { epoch } : {}),
+    format: ociText === 'true' ? 'oci' : 'docker',
     onEvent: quiet ? undefined : (e) => io.err(renderEvent(e)),
   });
+  const iidfile = args.values.get('iidfile')?.[0];
+  if (iidfile !== undefined) writeSmallFile(iidfile, result.image.configDescriptor.digest);
+  const metadataFile = args.values.get('metadata-file')?.[0];
+  if (metadataFile !== undefined) writeSmallFile(metadataFile, `${JSON.stringify(buildMetadata(result), null, 2)}\n`);
   if (quiet) {
     io.out(`${result.image.configDescriptor.digest}\n`);
     return 0;
@@ -45,6 +56,29 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
   for (const r of result.refs) io.err(`naming to ${formatRef(r)} done\n`);
   io.err(`built in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
   return 0;
+}
+
+/** buildx's --metadata-file keys for an image result. */
+function buildMetadata(result: Awaited<ReturnType<typeof build>>): Record<string, unknown> {
+  const { descriptor, configDescriptor } = result.image;
+  return {
+    'containerimage.config.digest': configDescriptor.digest,
+    'containerimage.descriptor': { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size },
+    'containerimage.digest': descriptor.digest,
+    ...(result.refs.length > 0 ? { 'image.name': result.refs.map((r) => formatRef(r)).join(',') } : {}),
+  };
+}
+
+/** Writes a small result file atomically (temp name, then rename), as every kiln output. */
+function writeSmallFile(path: string, text: string): void {
+  const tmp = `${path}.kiln-tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, text);
+    renameSync(tmp, path);
+  } catch (cause) {
+    rmSync(tmp, { force: true });
+    throw new KilnError('OUTPUT_UNWRITABLE', `cannot write ${path}: ${(cause as Error).message}`, { cause });
+  }
 }
 
 function parseEpoch(s: string): number {

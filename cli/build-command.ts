@@ -100,9 +100,11 @@ function parseOutput(s: string): OutputSpec {
   }
 }
 
+/** BuildKit's plain progress: `#3 [builder 2/4] COPY app.go .`, then `#3 DONE 0.1s` or `#3 CACHED`. */
 function renderEvent(e: BuildEvent): string {
   switch (e.kind) {
-    case 'step': return `[stage-${e.stage} ${e.step}/${e.total}] ${e.text}\n`;
+    case 'step': return `#${e.id} [${e.stageName} ${e.step}/${e.total}] ${e.text.replace(/\s*\n\s*/g, ' ')}\n`;
+    case 'step-done': return e.cached ? `#${e.id} CACHED\n` : `#${e.id} DONE ${e.seconds.toFixed(1)}s\n`;
     case 'layer': return `  layer ${e.digest.slice(7, 19)} ${e.size} bytes\n`;
     case 'warning': return `WARNING: ${e.location ? `${e.location.file}:${e.location.line}: ` : ''}${e.message}\n`;
   }

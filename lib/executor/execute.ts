@@ -35,15 +35,18 @@ export async function executeBuild(plan: Plan, opts: ExecOptions & { resolver: I
     return { tree: contextTree, confined: true, describe: 'build context' };
   };
   const args = plan.args;
+  let steps = 0;
+  const nextStepId = (): number => ++steps;
   for (const index of plan.order) {
     const stage = plan.stages[index]!;
-    results.set(index, await runStage(plan, stage, { ...opts, args, results, contextSource, bases }));
+    results.set(index, await runStage(plan, stage, { ...opts, args, results, contextSource, bases, nextStepId }));
   }
   return results.get(plan.target.index)!;
 }
 
 interface RunEnv extends ExecOptions {
   bases: BaseImages;
+  nextStepId: () => number;
   args: ArgScope;
   results: ReadonlyMap<number, StageResult>;
   contextSource: () => CopySource;
@@ -81,9 +84,12 @@ async function runStage(plan: Plan, stage: Stage, env: RunEnv): Promise<StageRes
   const total = steps.length;
   for (const [i, ins] of steps.entries()) {
     const location = { file: plan.file, line: ins.range.start };
-    env.emit({ kind: 'step', stage: stage.index, step: i + 1, total, text: ins.original, location });
+    const id = env.nextStepId();
+    const started = performance.now();
+    env.emit({ kind: 'step', id, stage: stage.index, stageName: stage.name ?? `stage-${stage.index}`, step: i + 1, total, text: ins.original, location });
     try {
       state = await dispatch(stage, state, ins, env, location, cmdSet);
+      env.emit({ kind: 'step-done', id, seconds: (performance.now() - started) / 1000, cached: false });
     } catch (cause) {
       if (cause instanceof KilnError && cause.location !== undefined) throw cause;
       const code = cause instanceof KilnError ? cause.code : 'STEP_FAILED';

@@ -14,7 +14,10 @@ export interface Expander {
 
 /** What the executor reports while it works; only cli/ prints it. */
 export type BuildEvent =
-  | { kind: 'step'; stage: number; step: number; total: number; text: string; location: SourceLocation }
+  /** A step starts. `id` numbers the build's steps (BuildKit's `#N`); `stageName` is the stage's name or `stage-N`. */
+  | { kind: 'step'; id: number; stage: number; stageName: string; step: number; total: number; text: string; location: SourceLocation }
+  /** A step ended: how long it took, and whether its result came from the cache. */
+  | { kind: 'step-done'; id: number; seconds: number; cached: boolean }
   | { kind: 'layer'; stage: number; digest: string; size: number; diffId: string }
   | { kind: 'warning'; message: string; location?: SourceLocation };
 

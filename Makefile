@@ -29,6 +29,7 @@ check: node_modules/.package-lock.json
 fixtures: deps
 	sh testdata/archive/foreign-tars/generate.sh
 	python3 testdata/malicious/generate.py
+	$(TSX) testdata/base-images/make-base-images.ts
 
 test: deps check
 	$(TSX) --test --test-concurrency=2 $(SPEC_FILES)

@@ -1,0 +1,8 @@
+export * from './errors.ts';
+export * from './types.ts';
+export { type BackendChoice, type SandboxInfo, type SandboxTools, probeSandbox } from './probe.ts';
+export { RootfsSession, type SessionOptions, run, capture } from './session.ts';
+export { resolveRunUser, type ResolvedUser } from './users.ts';
+export { rootlessUserNamespace } from './rootless.ts';
+export { DEFAULT_PATH, runEnv } from './run.ts';
+export { DEFAULT_HOSTNAME, hostsFile, resolvConf } from './etc-files.ts';

@@ -14,6 +14,7 @@ import { benchBuildContext } from './build-context.ts';
 import { benchCliStart } from './cli-start.ts';
 import { benchLayerPipeline } from './layer-pipeline.ts';
 import { type ContextSpec, makeContext } from './make-context.ts';
+import { benchRegistry, FULL_IMAGE, QUICK_IMAGE } from './registry.ts';
 import { capture, haveGnuTime } from './measure.ts';
 import { ensurePeer, type Peer } from './peers.ts';
 import type { BenchEnv, SectionResult } from './section.ts';
@@ -101,7 +102,7 @@ async function main(): Promise<void> {
     const stats = makeContext(dir, cfg.spec);
     const env: BenchEnv = { kilnCli: join(ROOT, 'cli', 'kiln.js'), work, context: { dir, ...stats }, peers, log };
     const info = machine(peers);
-    const sections = [await benchCliStart(env, cfg.cliRuns), await benchBuildContext(env, cfg.runs), await benchLayerPipeline(env, cfg.runs)];
+    const sections = [await benchCliStart(env, cfg.cliRuns), await benchBuildContext(env, cfg.runs), await benchLayerPipeline(env, cfg.runs), await benchRegistry(env, cfg.runs, cfg.quick ? QUICK_IMAGE : FULL_IMAGE)];
     const text = report(cfg, env, info, sections);
     const resultsDir = join(ROOT, 'bench', 'results');
     mkdirSync(resultsDir, { recursive: true });

@@ -50,3 +50,81 @@ List the files of a build context that a build would see, after .dockerignore
 Options:
   -f, --file string   Name of the Dockerfile (default: "CONTEXT/Dockerfile")
 `;
+
+const REGISTRY_OPTIONS = `      --ca-cert stringArray             Trust this CA certificate (PEM file) for registries
+      --insecure-registry stringArray   Allow plain http and unverified TLS for this registry (host[:port])
+      --progress string                 auto, plain (a line per layer), tty (live bars) or quiet (default "auto")
+      --registry-mirror stringArray     Pull REGISTRY through a mirror first ("REGISTRY=URL",
+                                        e.g. docker.io=http://127.0.0.1:5000; also KILN_REGISTRY_MIRRORS)`;
+
+const CREDENTIALS_NOTE = `Credentials come from $DOCKER_CONFIG/config.json (default ~/.docker/config.json):
+what 'kiln login' saved, credsStore and credHelpers, as docker uses them.`;
+
+export const PULL_HELP = `Usage:  kiln pull [OPTIONS] NAME[:TAG|@DIGEST]
+
+Download an image from a registry into the local store
+
+Options:
+      --platform string                 Pick this platform from a multi-platform image (os/arch[/variant];
+                                        default: this machine's)
+  -q, --quiet                           Print only the image reference
+${REGISTRY_OPTIONS}
+
+${CREDENTIALS_NOTE}
+`;
+
+export const PUSH_HELP = `Usage:  kiln push [OPTIONS] NAME[:TAG] [DESTINATION]
+
+Upload an image of the local store to a registry, as DESTINATION (default NAME)
+
+Options:
+  -q, --quiet                           Print only the pushed reference
+${REGISTRY_OPTIONS}
+
+${CREDENTIALS_NOTE}
+`;
+
+export const COPY_HELP = `Usage:  kiln copy [OPTIONS] SOURCE DESTINATION
+
+Copy an image between registries, layouts, archives and the local store;
+print the digest of the manifest (or index) written
+
+Locations:
+  docker://NAME[:TAG|@DIGEST]           An image in a registry
+  oci:DIR[:TAG]                         An OCI image layout folder (TAG: its ref.name)
+  oci-archive:FILE[:TAG]                An OCI image layout as one tar file
+  docker-archive:FILE[:NAME:TAG|:@N]    A 'docker save' tar (an image picked by tag or position)
+  NAME[:TAG] or ID                      An image of the local store
+
+Options:
+  -a, --all-platforms                   Copy the whole multi-platform index, every image in it
+      --platform string                 Pick this platform from a multi-platform image (os/arch[/variant];
+                                        default: this machine's)
+  -q, --quiet                           Print only the digest
+${REGISTRY_OPTIONS}
+
+Manifest digests are kept wherever the destination stores manifests (registries,
+layouts, oci-archive, the local store). A docker-archive keeps configs (the image
+ID) and layer tars; read from one, layers stay uncompressed tars
+(application/vnd.oci.image.layer.v1.tar) so their digests are their diffIDs.
+
+${CREDENTIALS_NOTE}
+`;
+
+export const LOGIN_HELP = `Usage:  kiln login [OPTIONS] [SERVER]
+
+Log in to a registry (default docker.io): check the credentials with it, then
+save them in $DOCKER_CONFIG/config.json (or its credential helper), as docker login does
+
+Options:
+  -p, --password string                 Password (prefer --password-stdin)
+      --password-stdin                  Take the password from stdin
+  -u, --username string                 Username
+      --ca-cert stringArray             Trust this CA certificate (PEM file)
+      --insecure-registry stringArray   Allow plain http and unverified TLS for this registry
+`;
+
+export const LOGOUT_HELP = `Usage:  kiln logout [SERVER]
+
+Log out from a registry (default docker.io): remove its credentials
+`;

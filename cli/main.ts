@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from './args.ts';
-import { BUILD_HELP, CONTEXT_HELP, IMAGES_HELP, INSPECT_HELP, PARSE_HELP } from './help.ts';
+import { BUILD_HELP, CONTEXT_HELP, COPY_HELP, IMAGES_HELP, INSPECT_HELP, LOGIN_HELP, LOGOUT_HELP, PARSE_HELP, PULL_HELP, PUSH_HELP } from './help.ts';
 
 const HELP = `Usage:  kiln [OPTIONS] COMMAND
 
@@ -16,12 +16,19 @@ Commands:
   build       Build an image from a Dockerfile
   images      List images in the local store
   inspect     Display the configuration of an image
+  pull        Download an image from a registry
+  push        Upload an image to a registry
+  copy        Copy an image between registries, layouts and archives
+  login       Log in to a registry
+  logout      Log out from a registry
   parse       Print a Dockerfile's syntax tree
   context     List the files a build would see (context ls)
 
 Environment:
-  KILN_HOME            The local image store (default ~/.local/share/kiln)
-  SOURCE_DATE_EPOCH    Timestamp for reproducible builds
+  KILN_HOME               The local image store (default ~/.local/share/kiln)
+  SOURCE_DATE_EPOCH       Timestamp for reproducible builds
+  DOCKER_CONFIG           Folder of the registry credentials' config.json (default ~/.docker)
+  KILN_REGISTRY_MIRRORS   Registry mirrors, REGISTRY=URL[,…]
 
 Run 'kiln COMMAND --help' for more information on a command.
 `;
@@ -75,6 +82,21 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
       case 'inspect':
         if (wantsHelp) return help(io, INSPECT_HELP);
         return await (await import('./image-commands.ts')).inspectCommand(rest, io, kilnHome(io.env));
+      case 'pull':
+        if (wantsHelp) return help(io, PULL_HELP);
+        return await (await import('./registry-commands.ts')).pullCommand(rest, io, kilnHome(io.env));
+      case 'push':
+        if (wantsHelp) return help(io, PUSH_HELP);
+        return await (await import('./registry-commands.ts')).pushCommand(rest, io, kilnHome(io.env));
+      case 'copy':
+        if (wantsHelp) return help(io, COPY_HELP);
+        return await (await import('./registry-commands.ts')).copyCommand(rest, io, kilnHome(io.env));
+      case 'login':
+        if (wantsHelp) return help(io, LOGIN_HELP);
+        return await (await import('./login-commands.ts')).loginCommand(rest, io);
+      case 'logout':
+        if (wantsHelp) return help(io, LOGOUT_HELP);
+        return await (await import('./login-commands.ts')).logoutCommand(rest, io);
       case 'parse':
         if (wantsHelp) return help(io, PARSE_HELP);
         return await (await import('./front-commands.ts')).parseCommand(rest, io);

@@ -7,3 +7,10 @@ export type { Image } from './image/index.ts';
 export { canonicalJson } from './oci/index.ts';
 export type { Plan, Stage } from './plan/index.ts';
 export type { LintWarning } from './dockerfile/index.ts';
+export {
+  parseLocation, formatLocation, copyImage, TransportError,
+  type ImageLocation, type CopyImageOptions, type CopyImageResult, type PlatformChoice, type TransportEvent, type BlobOutcome,
+} from './transport/index.ts';
+export { RegistryClient, RegistryError, CredentialStore, parseMirrors, type RegistryClientOptions, type RegistryEvent, type Credentials } from './registry/index.ts';
+export { parsePlatform, formatPlatform } from './plan/index.ts';
+export type { Platform } from './oci/index.ts';

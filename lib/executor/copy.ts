@@ -1,94 +1,180 @@
-import { type AddInstruction, applyChmod, type ChmodSpec, type CopyInstruction, type Heredoc, parseChmod, ShellLexer } from '../dockerfile/index.ts';
-import {
-  archiveKind, type DirNode, emptyDir, extractTarInto, type FileNode, getNode, type Meta, type Node, glob, hasWildcards, joinPath, mkdirAll, resolvePath, setNode, splitConfined, VfsError,
-} from '../vfs/index.ts';
+import { type AddInstruction, type ChmodSpec, type CopyInstruction, type Heredoc, IgnoreMatcher, parseChmod, ShellLexer } from '../dockerfile/index.ts';
+import { type DecompressTools, type DirNode, emptyDir, joinPath, type Meta, type Node, VfsError } from '../vfs/index.ts';
 import { commitLayer } from './commit.ts';
+import { isArchive, unpackArchive } from './copy-archive.ts';
+import { copyDirContents, overlayTree, placeLeaf, restamp } from './copy-place.ts';
+import { type CopySource, resolveLocal, type SourceItem } from './copy-sources.ts';
+import { download, parseChecksum, sourceKind, urlFileName } from './copy-url.ts';
 import { BuildStepError } from './errors.ts';
+import { type HttpFetcher, nodeHttpFetch } from './http-fetch.ts';
 import { createdMtime, type ExecOptions, expansionEnv, runConfig, type StageState } from './stage-state.ts';
 import { type Owner, resolveOwner } from './users.ts';
 
+export type { CopySource } from './copy-sources.ts';
+
 type Loc = { file: string; line: number };
 
-/** Where COPY/ADD read from: the build context (confined: leaving it is an error) or another tree. */
-export interface CopySource {
-  readonly tree: DirNode;
-  readonly confined: boolean;
-  readonly describe: string;
+/** What COPY/ADD need beyond ExecOptions; every field has a default. */
+export interface CopyOptions extends ExecOptions {
+  /** Downloads `ADD <url>` sources (default: {@link nodeHttpFetch}). */
+  readonly fetch?: HttpFetcher;
+  /** Cancels downloads. */
+  readonly signal?: AbortSignal;
+  /** External bzip2/xz/zstd decompressors for ADD of local archives (default: the system's `bzip2 -dc`, `xz -dc`, `zstd -dc`). */
+  readonly decompressTools?: DecompressTools;
 }
 
+/** One COPY/ADD with its words expanded and its flags checked. */
+interface Request {
+  readonly sources: string[];
+  readonly rawDest: string;
+  readonly dest: string;
+  readonly destIsDir: boolean;
+  readonly chown: string | undefined;
+  readonly chmodText: string | undefined;
+  readonly chmod: ChmodSpec | undefined;
+  readonly owner: Owner | undefined;
+  /** `--link` in effect: BuildKit ignores it when `--chmod` is given (convert_copy.go). */
+  readonly link: boolean;
+  readonly exclude: IgnoreMatcher | undefined;
+  readonly checksum: { algorithm: string; hex: string } | undefined;
+  /** Directories the copy creates: 0755 (or an octal `--chmod`), the `--chown` owner. */
+  readonly dirMeta: Meta;
+}
+
+/** A thing to copy, and whether ADD may unpack it (local sources, or URLs with `--unpack=true`). */
+type Item = SourceItem & { readonly unpack: boolean };
+
 /**
- * COPY and ADD of local sources, with BuildKit's semantics: sources are
- * paths or Go-style wildcards (a wildcard may match nothing), a directory
- * source copies its contents, a top-level symlink source is followed, the
- * destination is a directory when it ends in `/` or `/.`, exists as one, or
- * there are several sources (kiln's reading: BuildKit then overwrites one
- * file with the next, moby/buildkit#1853), a relative destination is relative
- * to WORKDIR, missing directories are created with the `--chmod` mode (else
- * 0755) and the `--chown` owner (else 0:0), entries keep their mode and mtime
- * and take the `--chown` owner and `--chmod` mode (octal or symbolic) when given. Heredoc sources
- * become 0644 files. `--parents` and `--exclude` are refused (not yet done).
+ * COPY and ADD, with BuildKit's semantics (dockerfile2llb/convert_copy.go
+ * and fsutil's Copy): sources are paths or Go-style wildcards in `source`
+ * (see {@link resolveLocal}: `--parents`, `--exclude`), ADD's http(s) URLs
+ * (downloaded: 0600, mtime from Last-Modified, `--checksum` verified, not
+ * unpacked unless `--unpack=true`) and heredocs (0644 files). A directory
+ * source copies its contents; the destination is a directory when it ends in
+ * `/` or `/.`, exists as one, or there are several sources (kiln's reading:
+ * BuildKit then overwrites one file with the next, moby/buildkit#1853); a
+ * relative destination is relative to WORKDIR; missing directories are
+ * created 0755 (an octal `--chmod` mode; a symbolic one leaves them 0755, as
+ * fsutil) with the `--chown` owner (else 0:0); entries keep their mode and
+ * mtime and take the `--chown` owner and `--chmod` mode when given. ADD
+ * unpacks local tar archives (gzip, bzip2, xz, zstd or plain, told from the
+ * bytes) unless `--unpack=false`.
+ *
+ * `--link` (without `--chmod`): the copy is made onto an empty tree, which
+ * becomes the layer as it is (the copied entries and their parent
+ * directories) and is laid over the stage as a layer is applied, so
+ * destination symlinks are not followed and existing directories take the
+ * created ones' metadata. `--chown` by name is then refused (BuildKit
+ * cannot read the stage's /etc/passwd either: "invalid user index: -1").
  */
-export async function copy(state: StageState, ins: CopyInstruction | AddInstruction, source: CopySource, opts: ExecOptions, loc: Loc): Promise<StageState> {
-  if (ins.parents || ins.exclude.length > 0) {
-    // Silently copying without them would give a different image than BuildKit.
-    throw new BuildStepError('COPY_FLAG_UNSUPPORTED', `${ins.kind} ${ins.parents ? '--parents' : '--exclude'} is not supported yet`, { location: loc });
-  }
+export async function copy(state: StageState, ins: CopyInstruction | AddInstruction, source: CopySource, opts: CopyOptions, loc: Loc): Promise<StageState> {
   const vars = expansionEnv(state);
+  const req = request(state, ins, vars, opts, loc);
+  const items: Item[] = [];
+  for (const src of req.sources) items.push(...(await sourceItems(ins, req, src, source, opts, loc)));
+  for (const h of ins.heredocs) items.push({ name: h.name, node: heredocFile(h, vars, opts), unpack: false });
+  const tree = await place(req.link ? emptyDir() : state.tree, items, req, opts, loc);
+  const flags = [ins.parents ? '--parents' : '', req.chown !== undefined ? `--chown=${req.chown}` : '', req.chmodText !== undefined ? `--chmod=${req.chmodText}` : ''];
+  const createdBy = [ins.kind, ...flags.filter((f) => f !== ''), ...req.sources, ...ins.heredocs.map((h) => `<<${h.name}`), req.rawDest].join(' ');
+  if (!req.link) return commitLayer(state, tree, `${createdBy} # buildkit`, opts);
+  // The layer is the copy onto nothing; the stage sees it merged over its files.
+  const committed = await commitLayer({ ...state, tree: emptyDir() }, tree, `${createdBy} # buildkit`, opts);
+  return { ...committed, tree: overlayTree(state.tree, tree) };
+}
+
+function request(state: StageState, ins: CopyInstruction | AddInstruction, vars: ReadonlyMap<string, string>, opts: ExecOptions, loc: Loc): Request {
   const x = (w: string) => opts.expander.word(w, vars);
   const sources = ins.sources.map(x);
   const rawDest = x(ins.dest);
   // As BuildKit: a flag that expands to nothing is no flag.
   const chown = ins.chown !== undefined ? x(ins.chown) || undefined : undefined;
   const chmodText = ins.chmod !== undefined ? x(ins.chmod) || undefined : undefined;
-  const chmod = chmodText !== undefined ? parseChmod(chmodText, loc) : undefined; // octal or symbolic (u+x, go=rX)
+  const chmod = chmodText !== undefined ? parseChmod(chmodText, loc) : undefined;
+  const link = ins.link && chmod === undefined;
+  if (link && chown !== undefined && namesUser(chown)) {
+    throw new BuildStepError('COPY_LINK_CHOWN_NAME', `${ins.kind} --link --chown=${chown}: with --link the copy cannot read the stage's /etc/passwd or /etc/group; use numeric ids`, {
+      location: loc,
+    });
+  }
   const owner = chown !== undefined ? resolveOwner(state.tree, chown, loc) : undefined;
+  const checksumText = ins.kind === 'ADD' && ins.checksum !== undefined ? x(ins.checksum) || undefined : undefined;
   const dest = joinPath(runConfig(state).WorkingDir || '/', rawDest);
   const destIsDir = rawDest === '' || rawDest === '.' || rawDest.endsWith('/') || rawDest.endsWith('/.') || sources.length + ins.heredocs.length > 1;
-  // fsutil's Copy creates missing destination directories with the --chmod mode (fsutil#228) and the --chown owner.
-  const dirMeta: Meta = { mode: chmod !== undefined ? applyChmod(chmod, 0o755, true) : 0o755, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, mtime: createdMtime(opts) };
+  const dirMode = chmod?.kind === 'octal' ? chmod.mode : 0o755;
+  return {
+    sources,
+    rawDest,
+    dest,
+    destIsDir,
+    chown,
+    chmodText,
+    chmod,
+    owner,
+    link,
+    exclude: excludeMatcher(ins.exclude, loc),
+    checksum: checksumText !== undefined ? checkedChecksum(checksumText, sources, loc) : undefined,
+    dirMeta: { mode: dirMode, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, mtime: createdMtime(opts) },
+  };
+}
 
-  const items: { name: string; node: Node }[] = [];
-  for (const src of sources) items.push(...resolveSources(source, src, loc));
-  for (const h of ins.heredocs) items.push({ name: h.name, node: heredocFile(h, vars, opts) });
-  let tree = state.tree;
-  const multi = destIsDir || items.length > 1;
+/** llb.WithUser: `root` and decimal numbers are ids; anything else in either part is a name. */
+function namesUser(chown: string): boolean {
+  return chown.split(':', 2).some((part) => part !== 'root' && !/^\d+$/.test(part));
+}
+
+function excludeMatcher(patterns: readonly string[], loc: Loc): IgnoreMatcher | undefined {
+  if (patterns.length === 0) return undefined;
+  try {
+    return new IgnoreMatcher(patterns);
+  } catch (cause) {
+    throw new BuildStepError('COPY_EXCLUDE_INVALID', `invalid --exclude pattern: ${(cause as Error).message}`, { location: loc, cause });
+  }
+}
+
+/** `--checksum`: ADD of exactly one URL (or git) source, in go-digest syntax (convert_copy.go's checks, in its order). */
+function checkedChecksum(text: string, sources: readonly string[], loc: Loc): { algorithm: string; hex: string } {
+  if (sources.length !== 1) throw new BuildStepError('ADD_CHECKSUM_INVALID', "checksum can't be specified for multiple sources", { location: loc });
+  if (sourceKind(sources[0]!) === 'local') throw new BuildStepError('ADD_CHECKSUM_INVALID', 'checksum requires HTTP(S) or Git sources', { location: loc });
+  return parseChecksum(text, loc);
+}
+
+async function sourceItems(ins: CopyInstruction | AddInstruction, req: Request, src: string, source: CopySource, opts: CopyOptions, loc: Loc): Promise<Item[]> {
+  const kind = ins.kind === 'COPY' && ins.from !== undefined ? 'local' : sourceKind(src);
+  switch (kind) {
+    case 'git':
+      if (ins.kind === 'COPY') throw new BuildStepError('COPY_SOURCE_INVALID', `source can't be a git ref for COPY: ${src}`, { location: loc, source: src });
+      throw new BuildStepError('ADD_GIT_UNSUPPORTED', `ADD from a git repository is not supported: ${src}`, { location: loc, source: src });
+    case 'http': {
+      if (ins.kind === 'COPY') throw new BuildStepError('COPY_SOURCE_INVALID', `source can't be a URL for COPY: ${src}`, { location: loc, source: src });
+      const fetch = opts.fetch ?? nodeHttpFetch;
+      const node = await download(src, { fetch, spill: opts.spill, ...(req.checksum ? { checksum: req.checksum } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }, loc);
+      return [{ name: urlFileName(src), node, unpack: ins.unpack === true }];
+    }
+    case 'local': {
+      const unpack = ins.kind === 'ADD' && ins.unpack !== false;
+      return resolveLocal(source, src, { parents: ins.parents, exclude: req.exclude }, loc).map((item) => ({ ...item, unpack }));
+    }
+  }
+}
+
+/** Puts every item into `tree` at the destination; a destination that cannot hold it is COPY_DEST_INVALID. */
+async function place(tree: DirNode, items: readonly Item[], req: Request, opts: CopyOptions, loc: Loc): Promise<DirNode> {
+  const intoDir = req.destIsDir || items.length > 1;
   try {
     for (const item of items) {
-      if (ins.kind === 'ADD' && ins.unpack !== false && source.confined && item.node.kind === 'file' && isArchive(item.node, loc)) {
-        tree = await unpackInto(tree, dest, item.node, owner, chmod, dirMeta, loc);
+      if (item.unpack && item.node.kind === 'file' && (await isArchive(item.node, opts.decompressTools, loc))) {
+        tree = await unpackArchive(tree, req.dest, item.node, { owner: req.owner, mtime: req.dirMeta.mtime, spill: opts.spill, tools: opts.decompressTools }, loc);
         continue;
       }
-      const node = restamp(item.node, owner, chmod);
-      tree = node.kind === 'dir' ? copyDirContents(tree, dest, node, dirMeta) : placeLeaf(tree, dest, multi, item.name, node, dirMeta);
+      const node = restamp(item.node, req.owner, req.chmod);
+      tree = node.kind === 'dir' ? copyDirContents(tree, req.dest, node, req.dirMeta) : placeLeaf(tree, req.dest, intoDir, item.name, node, req.dirMeta);
     }
   } catch (cause) {
-    if (cause instanceof VfsError) throw new BuildStepError('COPY_DEST_INVALID', `cannot copy to ${rawDest}: ${cause.message}`, { location: loc, cause });
+    if (cause instanceof VfsError) throw new BuildStepError('COPY_DEST_INVALID', `cannot copy to ${req.rawDest}: ${cause.message}`, { location: loc, cause });
     throw cause;
   }
-  const flags = [ins.parents ? '--parents' : '', chown !== undefined ? `--chown=${chown}` : '', chmodText !== undefined ? `--chmod=${chmodText}` : ''].filter((f) => f !== '');
-  const createdBy = [ins.kind, ...flags, ...sources, ...ins.heredocs.map((h) => `<<${h.name}`), rawDest].join(' ');
-  return commitLayer(state, tree, `${createdBy} # buildkit`, opts);
-}
-
-/** ADD unpacks a local tar (plain or gzip) instead of copying it; bzip2/xz archives are refused, not copied. */
-function isArchive(node: FileNode, loc: Loc): boolean {
-  const kind = archiveKind(node.content, node.size);
-  if (kind === 'unsupported-compression') {
-    throw new BuildStepError('ADD_ARCHIVE_UNSUPPORTED', 'ADD of a bzip2 or xz compressed archive is not supported yet (gzip and plain tar are)', { location: loc });
-  }
-  return kind === 'tar' || kind === 'tar+gzip';
-}
-
-/** The archive's entries go into the directory `dest` (created when missing) with their own metadata, or `--chown`/`--chmod`'s. */
-async function unpackInto(tree: DirNode, dest: string, archive: FileNode, owner: Owner | undefined, chmod: ChmodSpec | undefined, dirMeta: Meta, loc: Loc): Promise<DirNode> {
-  let unpacked: DirNode;
-  try {
-    unpacked = await extractTarInto(emptyDir(), '/', archive.content, dirMeta);
-  } catch (cause) {
-    throw new BuildStepError('ADD_ARCHIVE_INVALID', `cannot unpack archive: ${(cause as Error).message}`, { location: loc, cause });
-  }
-  const made = mkdirAll(tree, dest, dirMeta);
-  return mergeChildren(made.root, made.path, owner || chmod !== undefined ? (restamp(unpacked, owner, chmod) as DirNode) : unpacked);
+  return tree;
 }
 
 /**
@@ -105,89 +191,3 @@ function heredocFile(h: Heredoc, vars: ReadonlyMap<string, string>, opts: ExecOp
 
 const RAW_LEXER = new ShellLexer('\\', { skipProcessQuotes: true });
 
-function resolveSources(source: CopySource, src: string, loc: Loc): { name: string; node: Node }[] {
-  const escape = source.confined ? 'error' : 'clamp';
-  try {
-    if (source.confined) splitConfined(src, 'COPY source');
-    const paths = hasWildcards(src) ? glob(source.tree, src, escape) : [src];
-    const out: { name: string; node: Node }[] = [];
-    for (const p of paths) {
-      const r = resolvePath(source.tree, `/${p}`, { followFinal: true, escape });
-      if (r.node === undefined) {
-        if (hasWildcards(src)) continue;
-        throw new BuildStepError('COPY_SOURCE_NOT_FOUND', `${source.describe}: "/${p.replace(/^\/+/, '')}": not found`, { location: loc, source: src });
-      }
-      out.push({ name: p.split('/').filter((c) => c !== '' && c !== '.').pop() ?? '', node: r.node });
-    }
-    return out;
-  } catch (cause) {
-    if (cause instanceof VfsError) {
-      const code = cause.code === 'PATH_OUTSIDE_ROOT' ? 'COPY_SOURCE_OUTSIDE_CONTEXT' : 'COPY_SOURCE_INVALID';
-      throw new BuildStepError(code, `${source.describe}: ${src}: ${cause.message}`, { location: loc, source: src, cause });
-    }
-    throw cause;
-  }
-}
-
-/**
- * A file, symlink or other non-directory lands at `dest` itself, or inside it
- * when it is (or must be) a directory. As fsutil's Copy: the destination is
- * resolved through symlinks, its final component included (fs.RootPath);
- * an entry inside a directory replaces what is there unless that is a directory.
- */
-function placeLeaf(tree: DirNode, dest: string, intoDir: boolean, name: string, node: Node, dirMeta: Meta): DirNode {
-  const existing = resolvePath(tree, dest, { followFinal: true });
-  if (intoDir || existing.node?.kind === 'dir') {
-    const made = mkdirAll(tree, dest, dirMeta);
-    const at = [...made.path, name];
-    if (getNode(made.root, at)?.kind === 'dir') throw new VfsError('NOT_A_DIRECTORY', `cannot replace to directory /${at.join('/')} with file`);
-    return setNode(made.root, at, node);
-  }
-  const made = mkdirAll(tree, `/${existing.path.slice(0, -1).join('/')}`, dirMeta);
-  return setNode(made.root, [...made.path, existing.path[existing.path.length - 1]!], node);
-}
-
-/**
- * A directory source: its contents go into `dest` (created when missing,
- * with `dirMeta`), and `dest` takes the source directory's mtime, as fsutil
- * restores it after the copy; its mode and owner stay.
- */
-function copyDirContents(tree: DirNode, dest: string, src: DirNode, dirMeta: Meta): DirNode {
-  const made = mkdirAll(tree, dest, dirMeta);
-  const merged = mergeChildren(made.root, made.path, src);
-  const top = getNode(merged, made.path) as DirNode;
-  return setNode(merged, made.path, { ...top, meta: { ...top.meta, mtime: src.meta.mtime } });
-}
-
-/**
- * Copies a directory's children into the directory at `at`: sub-directories
- * merge (taking the source's metadata), other entries replace what is there.
- * As fsutil, a directory never replaces a non-directory nor the reverse.
- */
-function mergeChildren(tree: DirNode, at: string[], src: DirNode): DirNode {
-  for (const [name, child] of src.children) {
-    const path = [...at, name];
-    const existing = getNode(tree, path);
-    if (child.kind === 'dir' && existing !== undefined && existing.kind !== 'dir') {
-      throw new VfsError('NOT_A_DIRECTORY', `cannot copy to non-directory: /${path.join('/')}`);
-    }
-    if (child.kind !== 'dir' && existing?.kind === 'dir') throw new VfsError('NOT_A_DIRECTORY', `cannot replace to directory /${path.join('/')} with file`);
-    if (child.kind === 'dir' && existing?.kind === 'dir') {
-      tree = setNode(tree, path, { kind: 'dir', meta: child.meta, children: existing.children });
-      tree = mergeChildren(tree, path, child);
-    } else {
-      tree = setNode(tree, path, child);
-    }
-  }
-  return tree;
-}
-
-/** The node with the copy's owner (when `--chown` is given) and mode (when `--chmod` is) applied throughout. */
-function restamp(node: Node, owner: Owner | undefined, chmod: ChmodSpec | undefined): Node {
-  const mode = chmod !== undefined && node.kind !== 'symlink' ? applyChmod(chmod, node.meta.mode, node.kind === 'dir') : node.meta.mode;
-  const meta: Meta = { ...node.meta, ...(owner ?? {}), mode };
-  if (node.kind !== 'dir') return { ...node, meta };
-  const children = new Map<string, Node>();
-  for (const [k, v] of node.children) children.set(k, restamp(v, owner, chmod));
-  return { kind: 'dir', meta, children };
-}

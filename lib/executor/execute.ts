@@ -121,9 +121,6 @@ async function dispatch(stage: Stage, state: StageState, ins: Instruction, env: 
     case 'COPY':
     case 'ADD': {
       if (ins.kind === 'COPY' && ins.from !== undefined) return copy(state, ins, await fromSource(stage, ins, env, loc), env, loc);
-      if (ins.kind === 'ADD' && ins.sources.some((s) => /^(https?|git):\/\/|^git@/.test(s))) {
-        throw new BuildStepError('ADD_REMOTE_UNSUPPORTED', 'ADD from a URL or git repository is not supported yet', { location: loc });
-      }
       return copy(state, ins, env.contextSource(), env, loc);
     }
     case 'RUN':

@@ -5,3 +5,9 @@ export { writeDockerArchive, type DockerArchiveImage } from './docker-archive.ts
 export { type LayoutImage, REF_NAME, CREATED } from './layout-index.ts';
 export * from './local-store.ts';
 export { preflightOutput, writeDirAtomic, writeFileAtomic } from './atomic-output.ts';
+export { type ImageLocation, type LocationKind, parseLocation, formatLocation } from './image-location.ts';
+export { copyImage, type CopyImageOptions, type CopyImageResult } from './copy-image.ts';
+export type { PlatformChoice } from './select-node.ts';
+export type { TransportEvent, TransportEventSink, BlobOutcome } from './transport-event.ts';
+export type { ManifestNode, BlobSource } from './manifest-node.ts';
+export { storeResolver, type StoreResolverOptions } from './image-resolver.ts';

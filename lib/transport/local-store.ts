@@ -87,11 +87,21 @@ export class LocalStore {
    * nothing matches; ID_AMBIGUOUS when a prefix matches several images.
    */
   async resolve(nameOrId: string): Promise<Image | undefined> {
+    const found = await this.resolveDescriptor(nameOrId);
+    return found && imageFromStore(this.content, found);
+  }
+
+  /**
+   * The descriptor of the manifest (or index) a name or ID names, by the
+   * rules of {@link resolve}; `{mediaType, digest, size}` only. Undefined
+   * when nothing matches; ID_AMBIGUOUS as resolve.
+   */
+  async resolveDescriptor(nameOrId: string): Promise<Descriptor | undefined> {
     const id = /^(sha256:)?([a-f0-9]{12,64})$/.exec(nameOrId);
     const onlyId = id !== null && (id[1] !== undefined || id[2]!.length === 64);
     if (!onlyId) {
       const found = await this.#findByRef(parseRef(nameOrId));
-      if (found !== undefined || id === null) return found && imageFromStore(this.content, bare(found));
+      if (found !== undefined || id === null) return found && bare(found);
     }
     const prefix = id![2]!;
     const matches = new Map<Digest, Descriptor>();
@@ -102,7 +112,22 @@ export class LocalStore {
       throw new TransportError('ID_AMBIGUOUS', `image ID prefix ${prefix} matches ${matches.size} images`, { id: prefix });
     }
     const [match] = matches.values();
-    return match && imageFromStore(this.content, bare(match));
+    return match && bare(match);
+  }
+
+  /**
+   * Points each of `refs` (tagged, no digest) at a manifest or index whose
+   * bytes and referenced blobs are already in {@link content} (an index's
+   * manifests too), as {@link putImage} does for an Image. `entry` is the
+   * index.json entry to write (its annotations and platform kept).
+   */
+  async tagStored(entry: Descriptor, refs: readonly ImageRef[] = []): Promise<void> {
+    const names = refs.map(tagName);
+    if ((await this.content.stat(entry.digest))?.size !== entry.size) {
+      throw new TransportError('IMAGE_NOT_FOUND', `manifest ${entry.digest} is not in the local store`, { digest: entry.digest });
+    }
+    await this.#ensureLayout();
+    await this.#updateIndex((manifests) => retag(manifests, entry, names));
   }
 
   /**

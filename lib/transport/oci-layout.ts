@@ -57,7 +57,8 @@ export async function readLayoutIndex(dir: string): Promise<Index> {
   }
 }
 
-async function isLayout(dir: string): Promise<boolean> {
+/** True when `dir` holds a valid `oci-layout` file. */
+export async function isLayout(dir: string): Promise<boolean> {
   try {
     parseLayoutHeader(await readFile(join(dir, 'oci-layout')));
     return true;
@@ -74,7 +75,8 @@ async function fillLayout(dir: string, images: readonly LayoutImage[]): Promise<
   await rmdir(join(dir, '.kiln-tmp')).catch(() => undefined);
 }
 
-async function writeNew(path: string, bytes: Buffer): Promise<void> {
+/** Creates `path` (which must not exist) with `bytes`, fsynced. */
+export async function writeNew(path: string, bytes: Buffer): Promise<void> {
   const fh = await open(path, 'wx', 0o644);
   try {
     await fh.writeFile(bytes);

@@ -1,39 +1,81 @@
+import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { readTar } from '../archive/index.ts';
-import { meteredTar } from './apply-layer.ts';
+import { DEFAULT_DECOMPRESS_TOOLS, decompressArchive, type DecompressTools, sniffArchiveCompression } from './decompress-archive.ts';
+
+export { type ArchiveCompression, DEFAULT_DECOMPRESS_TOOLS, decompressArchive, type DecompressTools, nodeHasZstd, sniffArchiveCompression } from './decompress-archive.ts';
+import { VfsError } from './errors.ts';
 import { LayerApplier } from './layer-applier.ts';
 import { type ApplyLimits, ByteMeter, applyLimits } from './limits.ts';
-import { type ContentRef, type DirNode, emptyDir, type Meta, type Node } from './node.ts';
+import type { ContentRef, DirNode, Meta } from './node.ts';
 import { contentStream, readContentSync } from './read-content.ts';
 import { defaultSpillDir, type SpillDir } from './spill.ts';
-import { TreeDraft } from './tree-draft.ts';
-import { mkdirAll } from './tree.ts';
+import { getNode, mkdirAll, setNode } from './tree.ts';
 
-/** What kind of archive a file is, judged from its first bytes as BuildKit's ADD does. */
-export type ArchiveKind = 'tar' | 'tar+gzip' | 'unsupported-compression' | 'not-an-archive';
+/** What kind of archive a file is, judged from its bytes (never its name), as BuildKit's ADD does. */
+export type ArchiveKind = 'tar' | 'tar+gzip' | 'tar+bzip2' | 'tar+xz' | 'tar+zstd' | 'not-an-archive';
 
 const HEAD = 64 * 1024;
+const BLOCK = 512;
 
 /**
- * Whether a regular file is a tar archive ADD should unpack: a valid tar
- * header (checksum) at the start, plain or gzip-compressed. bzip2 and xz
- * archives are recognized but not supported yet.
+ * A quick, synchronous look at the first bytes: plain and gzip tars are
+ * recognized; `needs-decompressor` means bzip2, xz or zstd data, which
+ * {@link detectArchive} decides.
  */
-export function archiveKind(ref: ContentRef, size: number): ArchiveKind {
+export function archiveKind(ref: ContentRef, size: number): ArchiveKind | 'needs-decompressor' {
   if (size < 6) return 'not-an-archive';
   const head = readHead(ref, Math.min(size, HEAD));
-  if (head[0] === 0x1f && head[1] === 0x8b) {
-    try {
-      const inflated = gunzipSync(head, { finishFlush: 2 /* Z_SYNC_FLUSH: a prefix is enough */ });
-      return isTarHeader(inflated) ? 'tar+gzip' : 'not-an-archive';
-    } catch {
-      return 'not-an-archive';
+  switch (sniffArchiveCompression(head)) {
+    case 'none':
+      return isTarHeader(head) ? 'tar' : 'not-an-archive';
+    case 'gzip':
+      try {
+        const inflated = gunzipSync(head, { finishFlush: 2 /* Z_SYNC_FLUSH: a prefix is enough */ });
+        return isTarHeader(inflated) ? 'tar+gzip' : 'not-an-archive';
+      } catch {
+        return 'not-an-archive';
+      }
+    default:
+      return 'needs-decompressor';
+  }
+}
+
+/**
+ * Whether a regular file is a tar archive ADD unpacks, as BuildKit's
+ * isArchivePath: its decompressed bytes (plain, gzip, bzip2, xz or zstd)
+ * start with a valid tar header. Data the decompressor rejects is not an
+ * archive (it is copied as a file); a decompressor that is not installed
+ * is DECOMPRESSOR_MISSING, since copying the file instead would silently
+ * give another image than BuildKit's.
+ */
+export async function detectArchive(ref: ContentRef, size: number, tools: DecompressTools = DEFAULT_DECOMPRESS_TOOLS): Promise<ArchiveKind> {
+  const quick = archiveKind(ref, size);
+  if (quick !== 'needs-decompressor') return quick;
+  const kind = sniffArchiveCompression(readHead(ref, 6));
+  const head = await decompressedHead(contentStream(ref, size), tools);
+  if (head === undefined || !isTarHeader(head)) return 'not-an-archive';
+  return kind === 'bzip2' ? 'tar+bzip2' : kind === 'xz' ? 'tar+xz' : 'tar+zstd';
+}
+
+/** The first block of the decompressed stream (undefined when it is shorter or corrupt); stops the decompressor after it. */
+async function decompressedHead(input: Readable, tools: DecompressTools): Promise<Buffer | undefined> {
+  const out = decompressArchive(input, tools);
+  const parts: Buffer[] = [];
+  let got = 0;
+  try {
+    for await (const chunk of out) {
+      parts.push(chunk as Buffer);
+      got += (chunk as Buffer).length;
+      if (got >= BLOCK) break;
     }
+  } catch (err) {
+    if (err instanceof VfsError && (err.code === 'DECOMPRESSOR_MISSING' || err.code === 'DECOMPRESSOR_FAILED')) throw err;
+    // BuildKit: a stream the decompressor rejects is simply not an archive.
+  } finally {
+    out.destroy();
   }
-  if (head.subarray(0, 3).toString('latin1') === 'BZh' || head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) {
-    return 'unsupported-compression';
-  }
-  return isTarHeader(head) ? 'tar' : 'not-an-archive';
+  return got >= BLOCK ? Buffer.concat(parts, got).subarray(0, BLOCK) : undefined;
 }
 
 function readHead(ref: ContentRef, n: number): Buffer {
@@ -49,11 +91,11 @@ function readHead(ref: ContentRef, n: number): Buffer {
 
 /** A 512-byte block whose checksum field matches its bytes (ustar, GNU and v7 headers alike). */
 function isTarHeader(b: Buffer): boolean {
-  if (b.length < 512) return false;
+  if (b.length < BLOCK) return false;
   const field = b.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/, '').trim();
   if (!/^[0-7]+$/.test(field)) return false;
   let sum = 0;
-  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : b[i]!;
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : b[i]!;
   return sum === parseInt(field, 8);
 }
 
@@ -61,49 +103,62 @@ export interface ExtractOptions {
   /** Where the archive's file contents are written (default: a process-wide temp spill directory). */
   spill?: SpillDir;
   limits?: Partial<ApplyLimits>;
+  /** Directories the archive implies without listing them (default: `dirMeta`). Docker: 0755 root-owned. */
+  impliedDir?: Meta;
+  /** The owner of every entry, instead of the archive's (ADD --chown: Untar's ChownOpts). */
+  owner?: { readonly uid: number; readonly gid: number };
+  /** External decompressors for bzip2, xz (and zstd on a Node.js without it). */
+  tools?: DecompressTools;
 }
 
 /**
- * Unpacks a tar (plain, gzip or zstd) into the directory `dest` of the
- * tree, as ADD does with a local archive (Docker's Untar): entries keep
- * their mode, owner, mtime and xattrs; `.wh.` names are ordinary files;
- * a name that climbs above the archive's root is PATH_OUTSIDE_ROOT; symlinks
- * in the archive resolve inside the archive (as Untar inside a chroot);
- * hardlinks become link groups. Directories the archive implies are made
- * with `dirMeta`; an existing directory of `dest` keeps its metadata unless
- * the archive lists it. File contents go to a spill file, not to memory.
+ * Unpacks a tar (plain, gzip, bzip2, xz or zstd, told from its bytes) into
+ * the directory `dest` of the tree, as ADD does with a local archive
+ * (BuildKit runs Docker's Untar chrooted at the destination):
+ *
+ * - Missing directories of `dest` are made with `dirMeta`; `dest` is
+ *   resolved through the tree's symlinks (confined to the root).
+ * - The archive's root entry (`./`) is ignored: the destination keeps its
+ *   metadata. Entries keep their mode, owner (or `opts.owner`), mtime and
+ *   xattrs; `.wh.` names are ordinary files; an entry replaces what is there
+ *   except that a directory over a directory merges and takes the entry's
+ *   metadata; an existing directory the archive does not list keeps its own.
+ * - Symlinks are stored as written, whatever they point at (BuildKit's
+ *   Untar runs chrooted at `dest`, where pkg/archive's "invalid symlink"
+ *   check compares against `/` and never fires). Symlinks already in `dest`
+ *   or made by the archive resolve inside `dest` when entries are written
+ *   through them (the chroot): nothing is written outside it. At run time
+ *   they resolve inside the image root like any symlink.
+ * - A name that climbs above `dest`, or a hardlink whose target does, is
+ *   refused with PATH_OUTSIDE_ROOT: pkg/archive's breakout rule, stricter
+ *   than BuildKit's chroot (which would clamp them to `dest`).
+ *
+ * File contents go to one spill file, not to memory; on failure it is
+ * deleted. Errors: those of applyLayer, plus DECOMPRESSOR_MISSING and
+ * COMPRESSION_INVALID.
  */
 export async function extractTarInto(tree: DirNode, dest: string, ref: ContentRef, dirMeta: Meta, opts: ExtractOptions = {}): Promise<DirNode> {
   const limits = applyLimits(opts.limits);
   const meter = new ByteMeter(limits);
+  const made = mkdirAll(tree, dest, dirMeta);
+  const base = getNode(made.root, made.path);
+  if (base?.kind !== 'dir') throw new VfsError('NOT_A_DIRECTORY', `cannot unpack into ${dest}: not a directory`, { path: dest });
   const spill = (opts.spill ?? defaultSpillDir()).newFile();
-  const applier = new LayerApplier(emptyDir(dirMeta), { mode: 'untar', impliedDir: dirMeta, limits, meter, spill });
+  const applier = new LayerApplier(base, { mode: 'untar', impliedDir: opts.impliedDir ?? dirMeta, limits, meter, spill });
   const size = ref.kind === 'file-range' ? ref.size : ref.kind === 'bytes' ? ref.data.length : Number.MAX_SAFE_INTEGER;
   try {
-    await readTar(meteredTar(contentStream(ref, size), meter), (h, body) => applier.apply(h, body));
+    const owner = opts.owner;
+    await readTar(archiveTar(contentStream(ref, size), meter, opts.tools), (h, body) => applier.apply(owner === undefined ? h : { ...h, uid: owner.uid, gid: owner.gid }, body));
     spill.close();
   } catch (err) {
     spill.discard();
     throw err;
   }
-  const unpacked = applier.finish();
-  const made = mkdirAll(tree, dest, dirMeta);
-  const draft = new TreeDraft(made.root);
-  merge(draft, made.path, unpacked, '', (key) => applier.isEntry(key));
-  return draft.finish();
+  return setNode(made.root, made.path, applier.finish());
 }
 
-/** Merges `src`'s children into the directory at `at`: directories merge, everything else replaces. */
-function merge(draft: TreeDraft, at: readonly string[], src: DirNode, key: string, listed: (key: string) => boolean): void {
-  const dir = draft.dirAt(at);
-  for (const [name, child] of src.children) {
-    const childKey = key === '' ? name : `${key}/${name}`;
-    const existing: Node | undefined = dir.children.get(name);
-    if (child.kind === 'dir' && existing?.kind === 'dir') {
-      draft.children(dir).set(name, draft.own(existing, listed(childKey) ? child.meta : existing.meta));
-      merge(draft, [...at, name], child, childKey, listed);
-    } else {
-      draft.children(dir).set(name, child);
-    }
-  }
+/** The plain tar of an archive, counted on both sides of decompression against the limits. */
+function archiveTar(input: Readable, meter: ByteMeter, tools: DecompressTools | undefined): Readable {
+  const counted = Readable.from(meter.countCompressed(input), { objectMode: false, highWaterMark: 256 * 1024 });
+  return Readable.from(meter.countUncompressed(decompressArchive(counted, tools)), { objectMode: false, highWaterMark: 256 * 1024 });
 }

@@ -1,8 +1,10 @@
 /**
  * Symbolic --chmod (BuildKit accepts `mode.Parse` syntax since dockerfile 1.14):
  * applied to each copied entry's own mode, X only for directories (or
- * entries already executable), and to the directories COPY creates (from 0755).
- * Expectations are what GNU chmod gives for the same spec on the same modes.
+ * entries already executable). The directories COPY creates stay 0755:
+ * fsutil's Copy gives MkdirAll only an octal mode (`ci.Mode`), never the
+ * symbolic `ModeStr`. Expectations are what GNU chmod gives for the same
+ * spec on the same modes.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,14 +18,15 @@ const FILES = {
   'd/f': { text: 'f', mode: 0o640 },
 };
 
-test('u+x,go-w on files and on the directory COPY creates', async () => {
+test('u+x,go-w on files; the directory COPY creates is 0755', async () => {
   const b = await buildIt(FILES, 'FROM scratch\nCOPY --chmod=u+x,go-w a.txt b.txt /x/\n');
   assert.deepEqual(describeFs(b.fs, 'x'), ['x: dir 0755 0:0', 'x/a.txt: file 0744 0:0 "A"', 'x/b.txt: file 0700 0:0 "B"']);
 });
 
-test('a=rX gives directories and executables x, other files none', async () => {
-  const b = await buildIt(FILES, 'FROM scratch\nCOPY --chmod=a=rX d tool /y/\n');
-  assert.deepEqual(describeFs(b.fs, 'y'), ['y: dir 0555 0:0', 'y/f: file 0444 0:0 "f"', 'y/tool: file 0555 0:0 "#!/bin/sh\\n"']);
+test('a=rX gives directories and executables x, other files none; a created destination stays 0755', async () => {
+  const b = await buildIt(FILES, 'FROM scratch\nCOPY --chmod=a=rX d tool /y/\nCOPY --chmod=a=rX d /z/d/\n');
+  assert.deepEqual(describeFs(b.fs, 'y'), ['y: dir 0755 0:0', 'y/f: file 0444 0:0 "f"', 'y/tool: file 0555 0:0 "#!/bin/sh\\n"']);
+  assert.deepEqual(describeFs(b.fs, 'z'), ['z: dir 0755 0:0', 'z/d: dir 0755 0:0', 'z/d/f: file 0444 0:0 "f"']);
 });
 
 test('g=u copies the user bits', async () => {

@@ -237,8 +237,8 @@ describe('COPY errors', () => {
     ['a non-octal --chmod (refused when parsed)', 'FROM scratch\nCOPY --chmod=64a a.txt /\n', 'FLAG_INVALID', 2],
     ['a --chmod above 07777 (refused when parsed)', 'FROM scratch\nCOPY --chmod=10000 a.txt /\n', 'FLAG_INVALID', 2],
     ['a --chmod that is invalid only after expansion', 'FROM scratch\nARG M=u+q\nCOPY --chmod=$M a.txt /\n', 'FLAG_INVALID', 3],
-    ['--parents (not implemented: must not be ignored)', 'FROM scratch\nCOPY --parents sub/dir1/dir2/foo /x/\n', 'COPY_FLAG_UNSUPPORTED', 2],
-    ['--exclude (not implemented: must not be ignored)', 'FROM scratch\nCOPY --exclude=*.go . /x/\n', 'COPY_FLAG_UNSUPPORTED', 2],
+    ['--parents with a literal path that matches nothing', 'FROM scratch\nCOPY --parents sub/nope /x/\n', 'COPY_SOURCE_NOT_FOUND', 2],
+    ['an --exclude pattern with bad syntax', 'FROM scratch\nCOPY --exclude=[ . /x/\n', 'COPY_EXCLUDE_INVALID', 2],
   ];
   for (const [what, dockerfile, code, line] of cases) {
     test(what, async () => {

@@ -47,7 +47,7 @@ describe('hostTree', () => {
     rmSync(root, { recursive: true, force: true });
   });
 
-  test('reads files, directories, symlinks and fifos; skips sockets', () => {
+  test('reads files, directories, symlinks and fifos; a socket becomes an empty file (BuildKit testCopySocket)', () => {
     const tree = hostTree(root);
     const kinds = Object.fromEntries([...tree.children].map(([k, v]) => [k, v.kind]));
     assert.deepEqual(kinds, {
@@ -60,7 +60,11 @@ describe('hostTree', () => {
       docs: 'dir',
       'empty-excluded': 'dir',
       'debug.log': 'file',
+      sock: 'file',
     });
+    const sock = getNode(tree, ['sock']);
+    assert.ok(sock?.kind === 'file' && sock.size === 0);
+    assert.equal(getNode(hostTree(root, { sockets: 'skip' }), ['sock']), undefined);
   });
 
   test('keeps symlink targets verbatim', () => {
@@ -107,7 +111,7 @@ describe('hostTree', () => {
       },
     };
     const tree = hostTree(root, { filter });
-    assert.deepEqual([...tree.children.keys()].sort(), ['a.txt', 'abs-link', 'docs', 'pipe', 'rel-link', 'sub']);
+    assert.deepEqual([...tree.children.keys()].sort(), ['a.txt', 'abs-link', 'docs', 'pipe', 'rel-link', 'sock', 'sub']);
     assert.deepEqual([...(getNode(tree, ['docs']) as DirNode).children.keys()], ['keep.md']);
     assert.equal(getNode(tree, ['docs'])?.kind, 'dir');
     assert.ok(!asked.some((p) => p.startsWith('node_modules/')), 'a subtree that cannot come back is not walked');

@@ -1,0 +1,76 @@
+/**
+ * storeResolver, the executor's ImageResolver over a real registry (behind
+ * the counting proxy): the platform's image out of an index, blobs fetched
+ * once, the local store's image when the registry is gone.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { parseRef } from '../../lib/ref/index.ts';
+import { RegistryClient } from '../../lib/registry/index.ts';
+import { LocalStore, copyImage, storeResolver } from '../../lib/transport/index.ts';
+import { type PushedIndex, pushIndex } from '../helpers/registry-images.ts';
+import { freePort, type RunningRegistry, startRegistry } from '../helpers/registry.ts';
+import { skopeoInspect } from '../helpers/skopeo.ts';
+import { type FaultProxy, startFaultProxy } from '../registry/fault-proxy.ts';
+import { tempRoot } from './transport-kit.ts';
+
+let root: { dir: string; cleanup: () => Promise<void> };
+let reg: RunningRegistry;
+let proxy: FaultProxy;
+let multi: PushedIndex;
+let byArch: Map<string, string>;
+const client = new RegistryClient({ retry: { attempts: 1 } });
+
+before(async () => {
+  root = await tempRoot('kiln-resolver-');
+  reg = await startRegistry({ mode: 'open' });
+  proxy = await startFaultProxy(reg.url);
+  multi = await pushIndex(reg, 'base/multi:1', { seed: 71, layers: 2 });
+  const index = JSON.parse(await skopeoInspect(reg, 'base/multi:1', { raw: true })) as { manifests: { digest: string; platform: { architecture: string } }[] };
+  byArch = new Map(index.manifests.map((d) => [d.platform.architecture, d.digest]));
+});
+after(async () => {
+  await client.close();
+  await proxy?.stop();
+  await reg?.stop();
+  await root.cleanup();
+});
+
+describe('storeResolver', () => {
+  test('resolves each platform of an index, fetching blobs once, tagging nothing', async () => {
+    const home = join(root.dir, 'home');
+    const resolver = storeResolver({ client, home });
+    const ref = parseRef(`${proxy.host}/base/multi:1`);
+    const arm = await resolver.resolve(ref, { os: 'linux', architecture: 'arm64' });
+    assert.equal(arm.descriptor.digest, byArch.get('arm64'));
+    const amd = await resolver.resolve(ref, { os: 'linux', architecture: 'amd64' });
+    assert.equal(amd.descriptor.digest, byArch.get('amd64'));
+    const layerGets = (): number => proxy.records.filter((r) => r.method === 'GET' && /\/blobs\/sha256:/.test(r.path)).length;
+    const before = layerGets();
+    const again = await resolver.resolve(ref, { os: 'linux', architecture: 'arm64' });
+    assert.equal(again.descriptor.digest, byArch.get('arm64'));
+    assert.equal(layerGets() - before, 1, 'only the config is read again, no layer');
+    // Every layer reads back and decompresses to its diffID (hashed here).
+    for (const layer of arm.layers) {
+      const hash = createHash('sha256');
+      for await (const chunk of await layer.openUncompressed()) hash.update(chunk as Buffer);
+      assert.equal(`sha256:${hash.digest('hex')}`, layer.diffId);
+    }
+    assert.deepEqual(await new LocalStore(home).list(), [], 'base images are not tagged');
+    assert.equal(multi.images.length, 2);
+  });
+
+  test('falls back to the local store when the registry cannot be reached', async () => {
+    const home = join(root.dir, 'offline');
+    const gone = `127.0.0.1:${await freePort()}`;
+    await copyImage({ kind: 'registry', ref: parseRef(`${reg.host}/base/multi:1`) }, { kind: 'local', name: `${gone}/base/multi:1` }, {
+      client, home, platform: { kind: 'platform', platform: { os: 'linux', architecture: 'arm64' } },
+    });
+    const resolver = storeResolver({ client, home });
+    const image = await resolver.resolve(parseRef(`${gone}/base/multi:1`), { os: 'linux', architecture: 'arm64' });
+    assert.equal(image.descriptor.digest, byArch.get('arm64'));
+    await assert.rejects(resolver.resolve(parseRef(`${gone}/base/multi:1`), { os: 'linux', architecture: 'amd64' }), { code: 'REGISTRY_UNREACHABLE' });
+  });
+});

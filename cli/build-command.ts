@@ -1,6 +1,7 @@
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { build, type BuildEvent, formatRef, KilnError, type OutputSpec } from '../lib/index.ts';
 import { parseArgs, parseCsvOption, UsageError } from './args.ts';
+import { platformFlag, REGISTRY_SPECS, registryClient } from './registry-options.ts';
 import type { Io } from './main.ts';
 
 const SPECS = [
@@ -13,7 +14,10 @@ const SPECS = [
   { name: 'oci-mediatypes', value: true },
   { name: 'iidfile', value: true },
   { name: 'metadata-file', value: true },
-] as const;
+  { name: 'pull' },
+  { name: 'platform', value: true },
+  ...REGISTRY_SPECS,
+];
 
 export async function buildCommand(argv: readonly string[], io: Io, home: string): Promise<number> {
   const args = parseArgs(argv, SPECS);
@@ -32,7 +36,11 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
   const ociText = args.values.get('oci-mediatypes')?.[0] ?? 'true';
   if (ociText !== 'true' && ociText !== 'false') throw new UsageError(`invalid argument ${JSON.stringify(ociText)} for --oci-mediatypes (true or false)`);
   const started = Date.now();
+  const registry = registryClient(args, io);
   const result = await build({
+    registry,
+    pull: args.flags.has('pull'),
+    platform: platformFlag(args),
     contextDir: args.positional[0]!,
     ...(args.values.has('file') ? { dockerfile: args.values.get('file')![0]! } : {}),
     tags: args.values.get('tag') ?? [],
@@ -43,7 +51,7 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
     ...(epoch !== undefined ? { epoch } : {}),
     format: ociText === 'true' ? 'oci' : 'docker',
     onEvent: quiet ? undefined : (e) => io.err(renderEvent(e)),
-  });
+  }).finally(() => registry.close());
   const iidfile = args.values.get('iidfile')?.[0];
   if (iidfile !== undefined) writeSmallFile(iidfile, result.image.configDescriptor.digest);
   const metadataFile = args.values.get('metadata-file')?.[0];

@@ -12,9 +12,17 @@ Options:
                                   docker (docker-archive tar for 'docker load'),
                                   local (the root filesystem in a directory),
                                   tar (the root filesystem as a tar file)
+      --iidfile string            Write the image ID to the file
+      --metadata-file string      Write build result metadata to the file (buildx's keys)
+      --oci-mediatypes bool       OCI media types (default true); false writes Docker schema2
+      --platform string           Target platform (os/arch[/variant]; default: this machine's)
+      --pull                      Resolve base images against their registry even when the local store has them
   -q, --quiet                     Suppress the build output and print image ID on success
   -t, --tag stringArray           Name and optionally a tag (format: "name:tag")
       --target string             Set the target build stage to build
+
+Registry options: --insecure-registry HOST, --ca-cert FILE, --registry-mirror REG=URL
+(also KILN_REGISTRY_MIRRORS). Base images come from the local store first, then their registry.
 
 Every build is also stored in the local image store ($KILN_HOME) under its tags.
 SOURCE_DATE_EPOCH (environment or --build-arg) makes the build reproducible.

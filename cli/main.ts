@@ -23,6 +23,7 @@ Commands:
   logout      Log out from a registry
   parse       Print a Dockerfile's syntax tree
   context     List the files a build would see (context ls)
+  plan        Show a build's stages, dependencies and base images without building
 
 Environment:
   KILN_HOME               The local image store (default ~/.local/share/kiln)
@@ -103,6 +104,11 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
       case 'context':
         if (wantsHelp) return help(io, CONTEXT_HELP);
         return await (await import('./front-commands.ts')).contextCommand(rest, io);
+      case 'plan': {
+        const m = await import('./plan-command.ts');
+        if (wantsHelp) return help(io, m.PLAN_HELP);
+        return await m.planCommand(rest, io);
+      }
       default:
         io.err(`kiln: '${cmd}' is not a kiln command.\nSee 'kiln --help'\n`);
         return 1;

@@ -12,10 +12,11 @@ import { withFormat } from './image/index.ts';
 import type { Compression, Platform } from './oci/index.ts';
 import { type Plan, planBuild, unusedBuildArgsMessage } from './plan/index.ts';
 import { formatRef, type ImageRef, parseRef } from './ref/index.ts';
+import type { RegistryClient } from './registry/index.ts';
 import { LocalStore } from './transport/index.ts';
 import { changesToEntries, clampMtimes, diff, type DirNode, emptyDir, type HostFilter, hostTree, materialize, SpillDir, walk } from './vfs/index.ts';
 import { tarStream } from './archive/index.ts';
-import { preflightOutput, writeDirAtomic, writeDockerArchive, writeFileAtomic, writeOciArchive, writeOciLayout } from './transport/index.ts';
+import { storeResolver, preflightOutput, writeDirAtomic, writeDockerArchive, writeFileAtomic, writeOciArchive, writeOciLayout } from './transport/index.ts';
 
 export type { BuildEvent } from './executor/index.ts';
 
@@ -49,6 +50,10 @@ export interface BuildOptions {
   compressionLevel?: number;
   platform?: Platform;
   onEvent?: (event: BuildEvent) => void;
+  /** Where base images come from when the local store does not have them; none: local store only. */
+  registry?: RegistryClient;
+  /** Resolve base image tags against their registry even when the local store has them (`--pull`). */
+  pull?: boolean;
 }
 
 export interface BuildResult {
@@ -96,7 +101,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       compressionLevel: opts.compressionLevel ?? 6,
       emit,
       spill,
-      resolver: localResolver(store),
+      resolver: baseResolver(store, opts),
     });
     const image = format === result.image.format ? result.image : withFormat(result.image, format);
     const tree = opts.epoch === undefined ? result.tree : clampMtimes(result.tree, opts.epoch);
@@ -108,15 +113,28 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   }
 }
 
-/** Base images from the local store, found by their full reference (as docker looks locally first). */
-function localResolver(store: LocalStore): ImageResolver {
+/**
+ * Base images as docker finds them: the local store first (by full reference
+ * and platform), then the registry (pulled into the store's blobs, untagged);
+ * `--pull` asks the registry first. Without a registry client, local only.
+ */
+function baseResolver(store: LocalStore, opts: BuildOptions): ImageResolver {
+  const remote = opts.registry ? storeResolver({ client: opts.registry, home: opts.home }) : undefined;
+  const local = async (ref: ImageRef, platform: Platform) => {
+    const image = await store.resolve(formatRef(ref));
+    const c = image?.config;
+    return c && c.os === platform.os && c.architecture === platform.architecture ? image : undefined;
+  };
   return {
-    resolve: async (ref) => {
-      const image = await store.resolve(formatRef(ref));
-      if (image === undefined) {
+    resolve: async (ref, platform, signal) => {
+      if (!opts.pull || remote === undefined) {
+        const found = await local(ref, platform);
+        if (found !== undefined) return found;
+      }
+      if (remote === undefined) {
         throw new BuildError('IMAGE_NOT_FOUND', `image ${formatRef(ref)} is not in the local store (pull it first: kiln pull ${formatRef(ref)})`, { ref: formatRef(ref) });
       }
-      return image;
+      return remote.resolve(ref, platform, signal);
     },
   };
 }

@@ -113,6 +113,7 @@ function renderEvent(e: BuildEvent): string {
   switch (e.kind) {
     case 'step': return `#${e.id} [${e.stageName} ${e.step}/${e.total}] ${e.text.replace(/\s*\n\s*/g, ' ')}\n`;
     case 'step-done': return e.cached ? `#${e.id} CACHED\n` : `#${e.id} DONE ${e.seconds.toFixed(1)}s\n`;
+    case 'output': return e.data.toString('utf8');
     case 'layer': return `  layer ${e.digest.slice(7, 19)} ${e.size} bytes\n`;
     case 'warning': return `WARNING: ${e.location ? `${e.location.file}:${e.location.line}: ` : ''}${e.message}\n`;
   }

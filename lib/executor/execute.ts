@@ -2,10 +2,11 @@ import { KilnError, assertNever } from '../errors.ts';
 import type { Instruction } from '../dockerfile/index.ts';
 import { type Image, scratchImage, withConfig } from '../image/index.ts';
 import type { Platform } from '../oci/index.ts';
-import { type ArgScope, DEFAULT_PATH as PLAN_DEFAULT_PATH, type Plan, type Stage } from '../plan/index.ts';
+import { type ArgScope, type BaseRef, DEFAULT_PATH as PLAN_DEFAULT_PATH, type Plan, type Stage } from '../plan/index.ts';
 import { type DirNode, emptyDir, hostTree } from '../vfs/index.ts';
 import { BaseImages, type ImageResolver, parseTrigger, stageBaseImage } from './base-image.ts';
 import { copy, type CopySource } from './copy.ts';
+import { runStep, type StageRunner } from './run-step.ts';
 import { BuildStepError } from './errors.ts';
 import * as meta from './metadata.ts';
 import { createdTime, type ExecOptions, type StageState } from './stage-state.ts';
@@ -26,7 +27,7 @@ const DEFAULT_PATH = `PATH=${PLAN_DEFAULT_PATH}`;
  * target's image. Nothing is written but layer blobs to the content store;
  * outputs are the caller's job.
  */
-export async function executeBuild(plan: Plan, opts: ExecOptions & { resolver: ImageResolver }): Promise<StageResult> {
+export async function executeBuild(plan: Plan, opts: ExecOptions & { resolver: ImageResolver; runners?: () => StageRunner }): Promise<StageResult> {
   const bases = new BaseImages(opts.resolver, opts.spill);
   const results = new Map<number, StageResult>();
   let contextTree: DirNode | undefined;
@@ -46,6 +47,9 @@ export async function executeBuild(plan: Plan, opts: ExecOptions & { resolver: I
 
 interface RunEnv extends ExecOptions {
   bases: BaseImages;
+  runners?: () => StageRunner;
+  /** This stage's RUN runner, made on the first RUN. */
+  runner?: () => StageRunner;
   nextStepId: () => number;
   args: ArgScope;
   results: ReadonlyMap<number, StageResult>;
@@ -76,7 +80,20 @@ async function initialState(stage: Stage, env: RunEnv): Promise<StageState & { t
   }
 }
 
-async function runStage(plan: Plan, stage: Stage, env: RunEnv): Promise<StageResult> {
+async function runStage(plan: Plan, stage: Stage, outer: RunEnv): Promise<StageResult> {
+  let made: StageRunner | undefined;
+  const runner = (): StageRunner => {
+    if (outer.runners === undefined) throw new BuildStepError('RUN_UNSUPPORTED', 'this build has no sandbox for RUN', { location: stage.location });
+    return (made ??= outer.runners());
+  };
+  try {
+    return await runStageWith(plan, stage, { ...outer, runner });
+  } finally {
+    await made?.dispose();
+  }
+}
+
+async function runStageWith(plan: Plan, stage: Stage, env: RunEnv): Promise<StageResult> {
   const { triggers, ...initial } = await initialState(stage, env);
   let state: StageState = initial;
   let cmdSet = false;
@@ -124,7 +141,7 @@ async function dispatch(stage: Stage, state: StageState, ins: Instruction, env: 
       return copy(state, ins, env.contextSource(), env, loc);
     }
     case 'RUN':
-      throw new BuildStepError('RUN_UNSUPPORTED', 'RUN is not supported yet', { location: loc });
+      return runStep(state, ins, env.runner!(), (from, mount) => mountTree(stage, ins, from, mount, env, loc), env, loc);
     case 'FROM':
       throw new BuildStepError('INTERNAL', 'FROM inside a stage', { location: loc });
     default:
@@ -135,8 +152,11 @@ async function dispatch(stage: Stage, state: StageState, ins: Instruction, env: 
 /** Where `COPY --from` reads: the plan resolved the name to a stage (built already) or an image. */
 async function fromSource(stage: Stage, ins: Instruction, env: RunEnv, loc: { file: string; line: number }): Promise<CopySource> {
   const dep = stage.dependencies.find((d) => d.instruction === ins && d.mount === undefined);
-  const from = dep?.source;
-  if (from === undefined) throw new BuildStepError('INTERNAL', 'COPY --from without a planned source', { location: loc });
+  if (dep === undefined) throw new BuildStepError('INTERNAL', 'COPY --from without a planned source', { location: loc });
+  return sourceTree(dep.source, stage, env, loc);
+}
+
+async function sourceTree(from: BaseRef, stage: Stage, env: RunEnv, loc: { file: string; line: number }): Promise<CopySource> {
   switch (from.kind) {
     case 'scratch':
       return { tree: emptyDir(), confined: false, describe: 'scratch' };
@@ -150,4 +170,12 @@ async function fromSource(stage: Stage, ins: Instruction, env: RunEnv, loc: { fi
       return { tree: await env.bases.tree(image), confined: false, describe: from.name };
     }
   }
+}
+
+/** The tree a `RUN --mount` binds: the build context without `from`, else the stage or image the plan resolved. */
+async function mountTree(stage: Stage, ins: Instruction, from: string | undefined, mount: number, env: RunEnv, loc: { file: string; line: number }): Promise<DirNode> {
+  if (from === undefined) return env.contextSource().tree;
+  const dep = stage.dependencies.find((d) => d.instruction === ins && d.mount === mount);
+  if (dep === undefined) throw new BuildStepError('INTERNAL', `RUN --mount from=${from} without a planned source`, { location: loc });
+  return (await sourceTree(dep.source, stage, env, loc)).tree;
 }

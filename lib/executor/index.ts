@@ -2,3 +2,4 @@ export { executeBuild, type StageResult } from './execute.ts';
 export type { ImageResolver } from './base-image.ts';
 export type { BuildContext, BuildEvent, ExecOptions, Expander } from './stage-state.ts';
 export { BuildStepError } from './errors.ts';
+export type { RunMountRequest, RunRequest, StageRunner } from './run-step.ts';

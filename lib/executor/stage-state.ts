@@ -19,6 +19,8 @@ export type BuildEvent =
   /** A step ended: how long it took, and whether its result came from the cache. */
   | { kind: 'step-done'; id: number; seconds: number; cached: boolean }
   | { kind: 'layer'; stage: number; digest: string; size: number; diffId: string }
+  /** Output of a RUN step, as it comes (chunks, not lines). */
+  | { kind: 'output'; stage: number; data: Buffer }
   | { kind: 'warning'; message: string; location?: SourceLocation };
 
 /** The build context: a directory on the host, read lazily, filtered by .dockerignore. */

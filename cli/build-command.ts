@@ -1,4 +1,4 @@
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { build, type BuildEvent, formatRef, KilnError, type OutputSpec } from '../lib/index.ts';
 import { parseArgs, parseCsvOption, UsageError } from './args.ts';
 import { platformFlag, REGISTRY_SPECS, registryClient } from './registry-options.ts';
@@ -15,6 +15,7 @@ const SPECS = [
   { name: 'iidfile', value: true },
   { name: 'metadata-file', value: true },
   { name: 'pull' },
+  { name: 'secret', value: true, repeat: true },
   { name: 'platform', value: true },
   ...REGISTRY_SPECS,
 ];
@@ -40,6 +41,7 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
   const result = await build({
     registry,
     pull: args.flags.has('pull'),
+    secrets: parseSecrets(args.values.get('secret') ?? [], io),
     platform: platformFlag(args),
     contextDir: args.positional[0]!,
     ...(args.values.has('file') ? { dockerfile: args.values.get('file')![0]! } : {}),
@@ -87,6 +89,26 @@ function writeSmallFile(path: string, text: string): void {
     rmSync(tmp, { force: true });
     throw new KilnError('OUTPUT_UNWRITABLE', `cannot write ${path}: ${(cause as Error).message}`, { cause });
   }
+}
+
+/** buildx's `--secret id=ID[,src=FILE|,env=VAR]` (a bare `id` reads the variable of that name). */
+function parseSecrets(specs: readonly string[], io: Io): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const spec of specs) {
+    const o = parseCsvOption(spec.includes('=') ? spec : `id=${spec}`);
+    const id = o.get('id');
+    if (!id) throw new UsageError(`--secret ${JSON.stringify(spec)} needs id=`);
+    const src = o.get('src') ?? o.get('source');
+    const envName = o.get('env') ?? (src === undefined ? id : undefined);
+    if (src !== undefined) {
+      try {
+        out.set(id, readFileSync(src));
+      } catch (cause) {
+        throw new KilnError('SECRET_UNREADABLE', `cannot read secret ${id} from its file: ${(cause as Error).message}`, { cause });
+      }
+    } else if (envName !== undefined && io.env[envName] !== undefined) out.set(id, Buffer.from(io.env[envName]!, 'utf8'));
+  }
+  return out;
 }
 
 function parseEpoch(s: string): number {

@@ -18,6 +18,7 @@ Options:
       --platform string           Target platform (os/arch[/variant]; default: this machine's)
       --pull                      Resolve base images against their registry even when the local store has them
   -q, --quiet                     Suppress the build output and print image ID on success
+      --secret stringArray        Secret for RUN --mount=type=secret (format: "id=ID,src=FILE" or "id=ID,env=VAR")
   -t, --tag stringArray           Name and optionally a tag (format: "name:tag")
       --target string             Set the target build stage to build
 

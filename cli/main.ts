@@ -24,6 +24,8 @@ Commands:
   parse       Print a Dockerfile's syntax tree
   context     List the files a build would see (context ls)
   plan        Show a build's stages, dependencies and base images without building
+  cp          Copy files out of an image
+  run         Run an image's command in the sandbox
 
 Environment:
   KILN_HOME               The local image store (default ~/.local/share/kiln)
@@ -104,6 +106,16 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
       case 'context':
         if (wantsHelp) return help(io, CONTEXT_HELP);
         return await (await import('./front-commands.ts')).contextCommand(rest, io);
+      case 'cp': {
+        const m = await import('./container-commands.ts');
+        if (wantsHelp) return help(io, m.CP_HELP);
+        return await m.cpCommand(rest, io, kilnHome(io.env));
+      }
+      case 'run': {
+        const m = await import('./container-commands.ts');
+        if (rest[0] === '--help' || rest[0] === '-h') return help(io, m.RUN_HELP);
+        return await m.runCommand(rest, io, kilnHome(io.env));
+      }
       case 'plan': {
         const m = await import('./plan-command.ts');
         if (wantsHelp) return help(io, m.PLAN_HELP);

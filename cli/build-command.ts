@@ -15,6 +15,7 @@ const SPECS = [
   { name: 'iidfile', value: true },
   { name: 'metadata-file', value: true },
   { name: 'pull' },
+  { name: 'no-cache' },
   { name: 'secret', value: true, repeat: true },
   { name: 'platform', value: true },
   ...REGISTRY_SPECS,

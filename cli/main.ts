@@ -78,6 +78,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
         return 0;
       case 'build':
         if (wantsHelp) return help(io, BUILD_HELP);
+        if (needsUserNamespace(io)) return await reexecRootless(argv, io);
         return await (await import('./build-command.ts')).buildCommand(rest, io, kilnHome(io.env));
       case 'images':
         if (wantsHelp) return help(io, IMAGES_HELP);
@@ -112,6 +113,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
         return await m.cpCommand(rest, io, kilnHome(io.env));
       }
       case 'run': {
+        if (needsUserNamespace(io)) return await reexecRootless(argv, io);
         const m = await import('./container-commands.ts');
         if (rest[0] === '--help' || rest[0] === '-h') return help(io, m.RUN_HELP);
         return await m.runCommand(rest, io, kilnHome(io.env));
@@ -128,6 +130,32 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
   } catch (err) {
     return report(err, io, cmd, (await import('../lib/index.ts')).KilnError);
   }
+}
+
+/**
+ * Rootless builds: an unprivileged kiln re-runs itself as root of a user
+ * namespace that maps its subordinate ids (as `buildah unshare` does), so
+ * RUN can chown and USER keeps its ids. Without subuid ranges or uidmap it
+ * goes on with one mapped id (owners inferred at capture).
+ */
+function needsUserNamespace(io: Io): boolean {
+  return process.getuid?.() !== 0 && io.env.KILN_IN_USERNS !== '1';
+}
+
+async function reexecRootless(argv: readonly string[], io: Io): Promise<number> {
+  const { rootlessUserNamespace } = await import('../lib/index.ts');
+  const prefix = rootlessUserNamespace();
+  if (prefix === undefined) {
+    io.env.KILN_IN_USERNS = '1';
+    return main(argv, io);
+  }
+  const { spawn } = await import('node:child_process');
+  const kiln = new URL('./kiln.js', import.meta.url).pathname;
+  const child = spawn(prefix[0]!, [...prefix.slice(1), process.execPath, kiln, ...argv], { stdio: 'inherit', env: { ...io.env, KILN_IN_USERNS: '1' } });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  });
 }
 
 function help(io: Io, text: string): number {

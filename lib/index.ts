@@ -14,3 +14,4 @@ export {
 export { RegistryClient, RegistryError, CredentialStore, parseMirrors, type RegistryClientOptions, type RegistryEvent, type Credentials } from './registry/index.ts';
 export { parsePlatform, formatPlatform } from './plan/index.ts';
 export type { Platform } from './oci/index.ts';
+export { rootlessUserNamespace } from './sandbox/index.ts';

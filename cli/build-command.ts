@@ -16,6 +16,7 @@ const SPECS = [
   { name: 'metadata-file', value: true },
   { name: 'pull' },
   { name: 'no-cache' },
+  { name: 'no-cache-filter', value: true, repeat: true },
   { name: 'secret', value: true, repeat: true },
   { name: 'platform', value: true },
   ...REGISTRY_SPECS,
@@ -42,6 +43,8 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
   const result = await build({
     registry,
     pull: args.flags.has('pull'),
+    noCache: args.flags.has('no-cache'),
+    noCacheFilter: (args.values.get('no-cache-filter') ?? []).flatMap((v) => v.split(',')).filter((v) => v !== ''),
     secrets: parseSecrets(args.values.get('secret') ?? [], io),
     platform: platformFlag(args),
     contextDir: args.positional[0]!,
@@ -139,5 +142,6 @@ function renderEvent(e: BuildEvent): string {
     case 'output': return e.data.toString('utf8');
     case 'layer': return `  layer ${e.digest.slice(7, 19)} ${e.size} bytes\n`;
     case 'warning': return `WARNING: ${e.location ? `${e.location.file}:${e.location.line}: ` : ''}${e.message}\n`;
+    case 'cache': return '';
   }
 }

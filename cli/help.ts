@@ -14,6 +14,8 @@ Options:
                                   tar (the root filesystem as a tar file)
       --iidfile string            Write the image ID to the file
       --metadata-file string      Write build result metadata to the file (buildx's keys)
+      --no-cache                  Do not use the build cache: run every step (the cache is still written)
+      --no-cache-filter stringArray  Do not use the build cache for these stages (names or indexes)
       --oci-mediatypes bool       OCI media types (default true); false writes Docker schema2
       --platform string           Target platform (os/arch[/variant]; default: this machine's)
       --pull                      Resolve base images against their registry even when the local store has them
@@ -27,6 +29,29 @@ Registry options: --insecure-registry HOST, --ca-cert FILE, --registry-mirror RE
 
 Every build is also stored in the local image store ($KILN_HOME) under its tags.
 SOURCE_DATE_EPOCH (environment or --build-arg) makes the build reproducible.
+Steps whose inputs did not change come from the build cache ($KILN_HOME/cache)
+and print CACHED; 'kiln prune' clears it.
+`;
+
+export const RMI_HELP = `Usage:  kiln rmi [OPTIONS] IMAGE [IMAGE...]
+
+Remove one or more images from the local store: a name removes that tag, an
+image ID removes the image (every tag, with -f). Space is freed by 'kiln prune'.
+
+Options:
+  -f, --force   Remove an image ID even when several tags name it
+`;
+
+export const PRUNE_HELP = `Usage:  kiln prune [OPTIONS]
+
+Remove untagged images, build cache entries that can no longer be used, and
+every blob that neither a tagged image nor the build cache needs; print the
+space reclaimed. Do not run it while a build or pull uses the same store.
+
+Options:
+  -a, --all     Remove the whole build cache too (entries, the context file-hash
+                index, RUN cache mounts)
+  -f, --force   Do not prompt for confirmation (kiln never prompts)
 `;
 
 export const IMAGES_HELP = `Usage:  kiln images [OPTIONS]

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from './args.ts';
-import { BUILD_HELP, CONTEXT_HELP, COPY_HELP, IMAGES_HELP, INSPECT_HELP, LOGIN_HELP, LOGOUT_HELP, PARSE_HELP, PULL_HELP, PUSH_HELP } from './help.ts';
+import { BUILD_HELP, CONTEXT_HELP, COPY_HELP, IMAGES_HELP, INSPECT_HELP, LOGIN_HELP, LOGOUT_HELP, PARSE_HELP, PRUNE_HELP, PULL_HELP, PUSH_HELP, RMI_HELP } from './help.ts';
 
 const HELP = `Usage:  kiln [OPTIONS] COMMAND
 
@@ -16,6 +16,8 @@ Commands:
   build       Build an image from a Dockerfile
   images      List images in the local store
   inspect     Display the configuration of an image
+  rmi         Remove image tags from the local store
+  prune       Remove unused build cache and blobs
   pull        Download an image from a registry
   push        Upload an image to a registry
   copy        Copy an image between registries, layouts and archives
@@ -86,6 +88,12 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
       case 'inspect':
         if (wantsHelp) return help(io, INSPECT_HELP);
         return await (await import('./image-commands.ts')).inspectCommand(rest, io, kilnHome(io.env));
+      case 'rmi':
+        if (wantsHelp) return help(io, RMI_HELP);
+        return await (await import('./cache-commands.ts')).rmiCommand(rest, io, kilnHome(io.env));
+      case 'prune':
+        if (wantsHelp) return help(io, PRUNE_HELP);
+        return await (await import('./cache-commands.ts')).pruneCommand(rest, io, kilnHome(io.env));
       case 'pull':
         if (wantsHelp) return help(io, PULL_HELP);
         return await (await import('./registry-commands.ts')).pullCommand(rest, io, kilnHome(io.env));

@@ -7,7 +7,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, 
 import { join, resolve } from 'node:path';
 import { KilnError, type SourceLocation } from './errors.ts';
 import { checkDirectiveOf, dumpAst, IgnoreMatcher, lintDockerfile, type LintWarning, lintViolationMessage, parseDockerfile, readDockerignore, ShellLexer, toInstructions } from './dockerfile/index.ts';
-import { type BuildEvent, executeBuild, type Expander, type ImageResolver, type RunMountRequest, type StageRunner } from './executor/index.ts';
+import { type BuildEvent, executeBuild, type Expander, type ImageResolver, pruneCache, type RunMountRequest, type StageRunner } from './executor/index.ts';
 import { RootfsSession, resolveRunUser, type SandboxMount } from './sandbox/index.ts';
 import type { Image, ImageFormat } from './image/index.ts';
 import { withFormat } from './image/index.ts';
@@ -58,6 +58,10 @@ export interface BuildOptions {
   pull?: boolean;
   /** Build secrets for `RUN --mount=type=secret` (`--secret id=…`), by id. */
   secrets?: ReadonlyMap<string, Buffer>;
+  /** Run every step, whatever the build cache holds (`--no-cache`); the cache is still written. */
+  noCache?: boolean;
+  /** Run every step of these stages (names or indexes; `--no-cache-filter`). */
+  noCacheFilter?: readonly string[];
 }
 
 export interface BuildResult {
@@ -107,15 +111,50 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       spill,
       resolver: baseResolver(store, opts),
       runners: sandboxRunners({ spill, home: opts.home, secrets: opts.secrets ?? new Map() }),
+      cache: { dir: join(opts.home, 'cache'), noCache: opts.noCache ?? false, noCacheFilter: opts.noCacheFilter ?? [] },
     });
     const image = format === result.image.format ? result.image : withFormat(result.image, format);
-    const tree = opts.epoch === undefined ? result.tree : clampMtimes(result.tree, opts.epoch);
+    // A build made from the cache has no filesystem until an output asks for one.
+    const needsTree = (opts.outputs ?? []).some((o) => o.type === 'local' || o.type === 'tar');
+    const raw = needsTree ? await result.tree() : emptyDir();
+    const tree = opts.epoch === undefined ? raw : clampMtimes(raw, opts.epoch);
     await writeOutputs(opts.outputs ?? [], image, tree, refs);
     await store.putImage(image, refs);
     return { image, refs };
   } finally {
     spill.dispose();
   }
+}
+
+/** What {@link prune} removed. */
+export interface PruneResult {
+  /** Build cache entries removed. */
+  cacheEntries: number;
+  /** Untagged images dropped from the store's index. */
+  images: number;
+  blobs: number;
+  /** Bytes freed: blobs, cache entries and (with `all`) the file-hash index and RUN cache mounts. */
+  reclaimed: number;
+}
+
+/**
+ * `kiln prune`: drops untagged images and cache entries that can no longer
+ * hit, then deletes every blob that neither a tagged image nor a remaining
+ * cache entry needs. With `all`, the whole build cache goes too (entries,
+ * the context file-hash index, RUN cache mounts). Must not run while a
+ * build or pull uses the same store.
+ */
+export async function prune(opts: { home: string; all?: boolean }): Promise<PruneResult> {
+  const store = new LocalStore(opts.home);
+  const cache = await pruneCache(join(opts.home, 'cache'), {
+    all: opts.all ?? false,
+    hasBlob: (d) => store.content.has(d),
+    extraDirs: [join(opts.home, 'cache-mounts')],
+  });
+  const images = await store.removeUntagged();
+  const keep = new Set<string>([...(await store.referencedBlobs()), ...cache.keep]);
+  const blobs = await store.removeBlobsExcept(keep);
+  return { cacheEntries: cache.entries, images, blobs: blobs.count, reclaimed: blobs.bytes + cache.bytes };
 }
 
 /**

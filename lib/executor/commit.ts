@@ -18,8 +18,10 @@ export function commitMetadata(state: StageState, createdBy: string, opts: ExecO
  * BuildKit, a filesystem step always makes a layer, an empty tar when
  * nothing changed, so non-empty history entries and layers correspond.
  * `createdBy` is written as given (BuildKit appends " # buildkit" for RUN and COPY/ADD only).
+ * With `opts.treeOnly` (a cached step redone), only the tree changes.
  */
 export async function commitLayer(state: StageState, tree: DirNode, createdBy: string, opts: ExecOptions): Promise<StageState> {
+  if (opts.treeOnly) return { ...state, tree };
   const { stream, uncompressed } = changesToLayer(tree, diff(state.tree, tree), {
     compression: opts.compression,
     level: opts.compressionLevel,

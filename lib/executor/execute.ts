@@ -1,10 +1,13 @@
 import { KilnError, assertNever } from '../errors.ts';
 import type { Instruction } from '../dockerfile/index.ts';
 import { type Image, scratchImage, withConfig } from '../image/index.ts';
-import type { Platform } from '../oci/index.ts';
 import { type ArgScope, type BaseRef, DEFAULT_PATH as PLAN_DEFAULT_PATH, type Plan, type Stage } from '../plan/index.ts';
 import { type DirNode, emptyDir, hostTree } from '../vfs/index.ts';
 import { BaseImages, type ImageResolver, parseTrigger, stageBaseImage } from './base-image.ts';
+import { copyKeyParts, type FsKeyParts, type KeyInputs, runKeyParts } from './cache-key.ts';
+import { BuildCache, type CacheSettings } from './cache-session.ts';
+import { cachedStep, type Cursor } from './cache-step.ts';
+import { LazyTree } from './cache-tree.ts';
 import { copy, type CopySource } from './copy.ts';
 import { runStep, type StageRunner } from './run-step.ts';
 import { BuildStepError } from './errors.ts';
@@ -15,20 +18,38 @@ import { arg, workdir } from './workdir-arg.ts';
 /** The result of one stage. */
 export interface StageResult {
   readonly image: Image;
-  readonly tree: DirNode;
+  /**
+   * The stage's filesystem. Built on the first call (once): a stage whose
+   * steps all came from the cache has none until something asks for it.
+   */
+  readonly tree: () => Promise<DirNode>;
   /** The ARGs declared in the stage (or inherited by it), for stages built FROM it. */
   readonly args: ReadonlyMap<string, string | undefined>;
+  /** The cache key of the stage's final state: what `FROM` and `COPY --from` of this stage are keyed by. */
+  readonly key: string;
+  /** The `created` of the stage's last step (made in this build or taken from the cache), if it had any. */
+  readonly created: string | undefined;
+}
+
+/** What a build needs beyond {@link ExecOptions}: where base images come from, RUN's sandbox, the cache. */
+export interface ExecuteOptions extends ExecOptions {
+  readonly resolver: ImageResolver;
+  readonly runners?: () => StageRunner;
+  /** The build cache; without it every step runs and nothing is recorded. */
+  readonly cache?: CacheSettings;
 }
 
 const DEFAULT_PATH = `PATH=${PLAN_DEFAULT_PATH}`;
 
 /**
  * Runs the stages the target needs, in the plan's order, and returns the
- * target's image. Nothing is written but layer blobs to the content store;
- * outputs are the caller's job.
+ * target's image. Nothing is written but layer blobs to the content store
+ * and entries to the cache; outputs are the caller's job. Emits a `cache`
+ * event with the cache's counts when the build succeeds.
  */
-export async function executeBuild(plan: Plan, opts: ExecOptions & { resolver: ImageResolver; runners?: () => StageRunner }): Promise<StageResult> {
+export async function executeBuild(plan: Plan, opts: ExecuteOptions): Promise<StageResult> {
   const bases = new BaseImages(opts.resolver, opts.spill);
+  const cache = new BuildCache(opts.cache, opts.store, { compression: opts.compression, level: opts.compressionLevel, epoch: opts.epoch });
   const results = new Map<number, StageResult>();
   let contextTree: DirNode | undefined;
   const contextSource = (): CopySource => {
@@ -38,9 +59,14 @@ export async function executeBuild(plan: Plan, opts: ExecOptions & { resolver: I
   const args = plan.args;
   let steps = 0;
   const nextStepId = (): number => ++steps;
-  for (const index of plan.order) {
-    const stage = plan.stages[index]!;
-    results.set(index, await runStage(plan, stage, { ...opts, args, results, contextSource, bases, nextStepId }));
+  try {
+    for (const index of plan.order) {
+      const stage = plan.stages[index]!;
+      results.set(index, await runStage(plan, stage, { ...opts, args, results, contextSource, bases, nextStepId, cache }));
+    }
+  } finally {
+    const counts = cache.finish();
+    opts.emit({ kind: 'cache', ...counts });
   }
   return results.get(plan.target.index)!;
 }
@@ -54,26 +80,34 @@ interface RunEnv extends ExecOptions {
   args: ArgScope;
   results: ReadonlyMap<number, StageResult>;
   contextSource: () => CopySource;
+  cache: BuildCache;
 }
 
-/** A stage's starting point, with the base's ONBUILD triggers to run first. */
-async function initialState(stage: Stage, env: RunEnv): Promise<StageState & { triggers: readonly Instruction[] }> {
+type Loc = { file: string; line: number };
+
+/** A stage's starting point (its key rooted in its base), with the base's ONBUILD triggers to run first. */
+async function initialState(stage: Stage, env: RunEnv): Promise<{ cursor: Cursor; triggers: readonly Instruction[] }> {
   const base = stage.base;
   switch (base.kind) {
     case 'scratch': {
       const image = withConfig(scratchImage({ platform: stage.platform, format: env.format }), (c) => ({ ...c, config: { Env: [DEFAULT_PATH], WorkingDir: '/' } }));
-      return { index: stage.index, image, tree: emptyDir(), args: new Map(), triggers: [] };
+      const key = env.cache.rootKey({ scratch: true, platform: stage.platform });
+      return { cursor: { index: stage.index, image, args: new Map(), tree: LazyTree.of(emptyDir()), key, created: undefined }, triggers: [] };
     }
     case 'stage': {
       // BuildKit: a stage FROM another inherits its image, files and the ARGs declared there
       const prior = env.results.get(base.index)!;
       const { image, triggers } = stageBaseImage(prior.image);
-      return { index: stage.index, image, tree: prior.tree, args: prior.args, triggers: triggers.map((t) => parseTrigger(t, stage.location)) };
+      const cursor: Cursor = { index: stage.index, image, args: prior.args, tree: LazyTree.from(prior.tree), key: prior.key, created: prior.created };
+      return { cursor, triggers: triggers.map((t) => parseTrigger(t, stage.location)) };
     }
     case 'image': {
       const resolved = await env.bases.image(base.ref, stage.platform, stage.location);
       const { image, triggers } = stageBaseImage(resolved);
-      return { index: stage.index, image, tree: await env.bases.tree(resolved), args: new Map(), triggers: triggers.map((t) => parseTrigger(t, stage.location)) };
+      // The manifest digest names the base: with --pull a moved tag resolves to another digest, and misses.
+      const key = env.cache.rootKey({ image: resolved.descriptor.digest, platform: stage.platform });
+      const tree = LazyTree.from(() => env.bases.tree(resolved));
+      return { cursor: { index: stage.index, image, args: new Map(), tree, key, created: undefined }, triggers: triggers.map((t) => parseTrigger(t, stage.location)) };
     }
     default:
       return assertNever(base);
@@ -94,19 +128,30 @@ async function runStage(plan: Plan, stage: Stage, outer: RunEnv): Promise<StageR
 }
 
 async function runStageWith(plan: Plan, stage: Stage, env: RunEnv): Promise<StageResult> {
-  const { triggers, ...initial } = await initialState(stage, env);
-  let state: StageState = initial;
+  const initial = await initialState(stage, env);
+  let cur = initial.cursor;
   let cmdSet = false;
-  const steps = [...triggers, ...stage.instructions];
+  const steps = [...initial.triggers, ...stage.instructions];
   const total = steps.length;
+  const forced = env.cache.forced(stage);
   for (const [i, ins] of steps.entries()) {
     const location = { file: plan.file, line: ins.range.start };
     const id = env.nextStepId();
     const started = performance.now();
     env.emit({ kind: 'step', id, stage: stage.index, stageName: stage.name ?? `stage-${stage.index}`, step: i + 1, total, text: ins.original, location });
     try {
-      state = await dispatch(stage, state, ins, env, location, cmdSet);
-      env.emit({ kind: 'step-done', id, seconds: (performance.now() - started) / 1000, cached: false });
+      const set = cmdSet;
+      const done = await cachedStep(cur, ins, {
+        cache: env.cache,
+        store: env.store,
+        spill: env.spill,
+        forced,
+        run: (state, replay) => dispatch(stage, state, ins, replay === undefined ? env : { ...env, treeOnly: true, now: replay.now }, location, set),
+        keyParts: (state) => keyParts(stage, state, ins, env, location),
+        warn: (message) => env.emit({ kind: 'warning', message, location }),
+      });
+      cur = done.cursor;
+      env.emit({ kind: 'step-done', id, seconds: (performance.now() - started) / 1000, cached: done.cached });
     } catch (cause) {
       if (cause instanceof KilnError && cause.location !== undefined) throw cause;
       const code = cause instanceof KilnError ? cause.code : 'STEP_FAILED';
@@ -114,12 +159,54 @@ async function runStageWith(plan: Plan, stage: Stage, env: RunEnv): Promise<Stag
     }
     if (ins.kind === 'CMD') cmdSet = true;
   }
-  // BuildKit: the epoch when one is set, else the build's time (set by the exporter).
-  const image = withConfig(state.image, (c) => ({ ...c, created: createdTime(env) }));
-  return { image, tree: state.tree, args: state.args };
+  // BuildKit: the epoch when one is set; else the time of the last history
+  // entry (patchImageConfig), so an image made wholly from the cache is the same image.
+  const created = env.epoch !== undefined ? createdTime(env) : (cur.created ?? createdTime(env));
+  const image = withConfig(cur.image, (c) => ({ ...c, created }));
+  const tree = cur.tree;
+  return { image, tree: () => tree.get(), args: cur.args, key: cur.key, created: cur.created };
 }
 
-async function dispatch(stage: Stage, state: StageState, ins: Instruction, env: RunEnv, loc: { file: string; line: number }, cmdSet: boolean): Promise<StageState> {
+/** The inputs of a filesystem step's key (see cache-key.ts). */
+function keyParts(stage: Stage, state: Pick<StageState, 'image' | 'args'>, ins: Instruction, env: RunEnv, loc: Loc): Promise<FsKeyParts> {
+  const inputs: KeyInputs = {
+    context: env.contextSource,
+    hashes: env.cache.hashes,
+    fromIdentity: (mount) => fromIdentity(stage, ins, mount, env, loc),
+  };
+  switch (ins.kind) {
+    case 'COPY':
+    case 'ADD':
+      return copyKeyParts(state, ins, env, inputs, loc);
+    case 'RUN':
+      return runKeyParts(state, ins, env, inputs, loc);
+    case 'WORKDIR':
+      // Redone from the cache exactly: it only depends on the state before it and the time it ran.
+      return Promise.resolve({ parts: null, lookup: true, exact: 'workdir' });
+    default:
+      return Promise.resolve({ parts: null, lookup: true });
+  }
+}
+
+/** What a `--from` names, for keys: a stage's key, an image's manifest digest (resolved as the step will resolve it). */
+async function fromIdentity(stage: Stage, ins: Instruction, mount: number | undefined, env: RunEnv, loc: Loc): Promise<string> {
+  const dep = stage.dependencies.find((d) => d.instruction === ins && d.mount === mount);
+  if (dep === undefined) throw new BuildStepError('INTERNAL', 'a --from without a planned source', { location: loc });
+  const from = dep.source;
+  switch (from.kind) {
+    case 'scratch':
+      return 'scratch';
+    case 'stage': {
+      const result = env.results.get(from.index);
+      if (result === undefined) throw new BuildStepError('INTERNAL', `stage ${from.index} was not built before it was needed`, { location: loc });
+      return result.key;
+    }
+    case 'image':
+      return (await env.bases.image(from.ref, stage.platform, loc)).descriptor.digest;
+  }
+}
+
+async function dispatch(stage: Stage, state: StageState, ins: Instruction, env: RunEnv, loc: Loc, cmdSet: boolean): Promise<StageState> {
   switch (ins.kind) {
     case 'ENV': return meta.env(state, ins, env);
     case 'LABEL': return meta.label(state, ins, env);
@@ -150,20 +237,20 @@ async function dispatch(stage: Stage, state: StageState, ins: Instruction, env: 
 }
 
 /** Where `COPY --from` reads: the plan resolved the name to a stage (built already) or an image. */
-async function fromSource(stage: Stage, ins: Instruction, env: RunEnv, loc: { file: string; line: number }): Promise<CopySource> {
+async function fromSource(stage: Stage, ins: Instruction, env: RunEnv, loc: Loc): Promise<CopySource> {
   const dep = stage.dependencies.find((d) => d.instruction === ins && d.mount === undefined);
   if (dep === undefined) throw new BuildStepError('INTERNAL', 'COPY --from without a planned source', { location: loc });
   return sourceTree(dep.source, stage, env, loc);
 }
 
-async function sourceTree(from: BaseRef, stage: Stage, env: RunEnv, loc: { file: string; line: number }): Promise<CopySource> {
+async function sourceTree(from: BaseRef, stage: Stage, env: RunEnv, loc: Loc): Promise<CopySource> {
   switch (from.kind) {
     case 'scratch':
       return { tree: emptyDir(), confined: false, describe: 'scratch' };
     case 'stage': {
       const result = env.results.get(from.index);
       if (result === undefined) throw new BuildStepError('INTERNAL', `stage ${from.index} was not built before it was needed`, { location: loc });
-      return { tree: result.tree, confined: false, describe: `stage ${from.index}` };
+      return { tree: await result.tree(), confined: false, describe: `stage ${from.index}` };
     }
     case 'image': {
       const image = await env.bases.image(from.ref, stage.platform, loc);
@@ -173,7 +260,7 @@ async function sourceTree(from: BaseRef, stage: Stage, env: RunEnv, loc: { file:
 }
 
 /** The tree a `RUN --mount` binds: the build context without `from`, else the stage or image the plan resolved. */
-async function mountTree(stage: Stage, ins: Instruction, from: string | undefined, mount: number, env: RunEnv, loc: { file: string; line: number }): Promise<DirNode> {
+async function mountTree(stage: Stage, ins: Instruction, from: string | undefined, mount: number, env: RunEnv, loc: Loc): Promise<DirNode> {
   if (from === undefined) return env.contextSource().tree;
   const dep = stage.dependencies.find((d) => d.instruction === ins && d.mount === mount);
   if (dep === undefined) throw new BuildStepError('INTERNAL', `RUN --mount from=${from} without a planned source`, { location: loc });

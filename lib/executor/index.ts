@@ -1,5 +1,7 @@
-export { executeBuild, type StageResult } from './execute.ts';
+export { executeBuild, type ExecuteOptions, type StageResult } from './execute.ts';
+export { type CacheSettings } from './cache-session.ts';
 export type { ImageResolver } from './base-image.ts';
 export type { BuildContext, BuildEvent, ExecOptions, Expander } from './stage-state.ts';
 export { BuildStepError } from './errors.ts';
 export type { RunMountRequest, RunRequest, StageRunner } from './run-step.ts';
+export { pruneCache, type CachePruneResult } from './cache-prune.ts';

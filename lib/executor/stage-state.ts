@@ -21,7 +21,25 @@ export type BuildEvent =
   | { kind: 'layer'; stage: number; digest: string; size: number; diffId: string }
   /** Output of a RUN step, as it comes (chunks, not lines). */
   | { kind: 'output'; stage: number; data: Buffer }
-  | { kind: 'warning'; message: string; location?: SourceLocation };
+  | { kind: 'warning'; message: string; location?: SourceLocation }
+  /**
+   * At the end of a build: what the cache did. `packedLayers` layers were
+   * made; to build a filesystem a later step needed, `appliedLayers` cached
+   * layers were applied and `replayedSteps` cached COPY/WORKDIR steps
+   * redone without packing; `hashedFiles` context files were read to hash
+   * them (of `statedFiles` looked at).
+   */
+  | {
+    kind: 'cache';
+    hits: number;
+    misses: number;
+    packedLayers: number;
+    appliedLayers: number;
+    replayedSteps: number;
+    statedFiles: number;
+    hashedFiles: number;
+    hashedBytes: number;
+  };
 
 /** The build context: a directory on the host, read lazily, filtered by .dockerignore. */
 export interface BuildContext {
@@ -45,6 +63,11 @@ export interface ExecOptions {
   readonly emit: (event: BuildEvent) => void;
   /** Where file bytes of base layers and unpacked archives go while the build runs; the caller disposes of it. */
   readonly spill: SpillDir;
+  /**
+   * Redo a cached step's filesystem change only (the build cache rebuilding
+   * a tree): {@link commitLayer} then packs and records nothing.
+   */
+  readonly treeOnly?: boolean;
 }
 
 /** One stage while it runs: an immutable value, replaced by every instruction. */
@@ -57,7 +80,7 @@ export interface StageState {
 }
 
 /** The run config of a stage (never undefined). */
-export function runConfig(state: StageState): RunConfig {
+export function runConfig(state: Pick<StageState, 'image'>): RunConfig {
   return state.image.config.config ?? {};
 }
 
@@ -66,7 +89,7 @@ export function runConfig(state: StageState): RunConfig {
  * that have values, overridden by its ENV (Dockerfile reference: ENV always
  * wins over an ARG of the same name).
  */
-export function expansionEnv(state: StageState): Map<string, string> {
+export function expansionEnv(state: Pick<StageState, 'image' | 'args'>): Map<string, string> {
   const env = new Map<string, string>();
   for (const [k, v] of state.args) if (v !== undefined) env.set(k, v);
   for (const kv of runConfig(state).Env ?? []) {

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ContentStore } from '../content/index.ts';
 import type { Digest } from '../digest/index.ts';
@@ -39,8 +39,8 @@ export interface LocalImageSummary {
  *
  * Writes put blobs first and then replace index.json atomically; every
  * index change is one read-modify-write in `#updateIndex` (the place a
- * cross-process lock goes). Blobs are never deleted here: that is garbage
- * collection's job.
+ * cross-process lock goes). Blobs are only deleted by garbage collection
+ * ({@link removeBlobsExcept}, for `kiln prune`).
  */
 export class LocalStore {
   readonly root: string;
@@ -143,6 +143,74 @@ export class LocalStore {
       return kept;
     });
     return removed;
+  }
+
+  /** Removes every index entry of the manifest `digest` (its tags and any untagged entry); returns how many. */
+  async removeDigest(digest: Digest): Promise<number> {
+    let removed = 0;
+    await this.#updateIndex((manifests) => {
+      const kept = manifests.filter((d) => d.digest !== digest);
+      removed = manifests.length - kept.length;
+      return kept;
+    });
+    return removed;
+  }
+
+  /** Removes the untagged (dangling) entries from index.json; returns how many there were. */
+  async removeUntagged(): Promise<number> {
+    let removed = 0;
+    if ((await this.readIndex()).manifests.every((d) => d.annotations?.[REF_NAME] !== undefined)) return 0;
+    await this.#updateIndex((manifests) => {
+      const kept = manifests.filter((d) => d.annotations?.[REF_NAME] !== undefined);
+      removed = manifests.length - kept.length;
+      return kept;
+    });
+    return removed;
+  }
+
+  /**
+   * Every blob the images of index.json need: their manifests (an index's
+   * manifests too), configs and layers. Blobs the store lacks are left out;
+   * a manifest that cannot be read keeps only itself.
+   */
+  async referencedBlobs(): Promise<Set<Digest>> {
+    const keep = new Set<Digest>();
+    const visit = async (d: Descriptor): Promise<void> => {
+      if (keep.has(d.digest) || !(await this.content.has(d.digest))) return;
+      keep.add(d.digest);
+      if (d.mediaType === MediaType.OciIndex || d.mediaType === MediaType.DockerManifestList) {
+        const index = await this.content.readBytes(d.digest, MAX_JSON_BLOB).then((b) => parseIndex(b)).catch(() => undefined);
+        for (const m of index?.manifests ?? []) await visit(m);
+        return;
+      }
+      if (d.mediaType !== MediaType.OciManifest && d.mediaType !== MediaType.DockerManifest) return;
+      const manifest = await this.content.readBytes(d.digest, MAX_JSON_BLOB).then((b) => parseManifest(b, { allowEmptyLayers: true })).catch(() => undefined);
+      for (const blob of manifest === undefined ? [] : [manifest.config, ...manifest.layers]) keep.add(blob.digest);
+    };
+    for (const d of (await this.readIndex()).manifests) await visit(d);
+    return keep;
+  }
+
+  /**
+   * Deletes every blob not in `keep`; returns how many and their bytes.
+   * Garbage collection, for `kiln prune`: a build or pull writing to this
+   * store at the same time could lose the blobs it has not referenced yet.
+   */
+  async removeBlobsExcept(keep: ReadonlySet<string>): Promise<{ count: number; bytes: number }> {
+    const dir = join(this.root, 'blobs', 'sha256');
+    const names = await readdir(dir).catch(() => [] as string[]);
+    let count = 0;
+    let bytes = 0;
+    for (const name of names) {
+      if (keep.has(`sha256:${name}`)) continue;
+      const path = join(dir, name);
+      const size = (await stat(path).catch(() => undefined))?.size;
+      if (size === undefined) continue;
+      await unlink(path);
+      count++;
+      bytes += size;
+    }
+    return { count, bytes };
   }
 
   /** The store's index.json; an empty index when the store does not exist yet. Throws LAYOUT_INVALID. */

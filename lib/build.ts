@@ -2,13 +2,12 @@
  * The composition root: the one place that wires the front end, the
  * executor, the content store and the outputs into `build()`.
  */
-import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { KilnError, type SourceLocation } from './errors.ts';
+import { BuildError } from './build/build-error.ts';
+import { sandboxRunners } from './build/sandbox-runners.ts';
 import { checkDirectiveOf, dumpAst, IgnoreMatcher, lintDockerfile, type LintWarning, lintViolationMessage, parseDockerfile, readDockerignore, ShellLexer, toInstructions } from './dockerfile/index.ts';
-import { type BuildEvent, executeBuild, type Expander, type ImageResolver, pruneCache, type RunMountRequest, type StageRunner } from './executor/index.ts';
-import { RootfsSession, resolveRunUser, type SandboxMount } from './sandbox/index.ts';
+import { type BuildEvent, executeBuild, type Expander, type ImageResolver, pruneCache } from './executor/index.ts';
 import type { Image, ImageFormat } from './image/index.ts';
 import { withFormat } from './image/index.ts';
 import type { Compression, Platform } from './oci/index.ts';
@@ -16,13 +15,14 @@ import { type Plan, planBuild, unusedBuildArgsMessage } from './plan/index.ts';
 import { formatRef, type ImageRef, parseRef } from './ref/index.ts';
 import type { RegistryClient } from './registry/index.ts';
 import { LocalStore } from './transport/index.ts';
-import { changesToEntries, clampMtimes, diff, type DirNode, emptyDir, type HostFilter, hostTree, applyLayer, materialize, resolvePath, setNode, SpillDir, walk } from './vfs/index.ts';
+import { changesToEntries, clampMtimes, diff, type DirNode, emptyDir, type HostFilter, hostTree, materialize, SpillDir, walk } from './vfs/index.ts';
 import { tarStream } from './archive/index.ts';
 import { storeResolver, preflightOutput, writeDirAtomic, writeDockerArchive, writeFileAtomic, writeOciArchive, writeOciLayout } from './transport/index.ts';
 
 export type { BuildEvent } from './executor/index.ts';
 
-export class BuildError extends KilnError {}
+export { BuildError } from './build/build-error.ts';
+export { copyFromImage, runImage } from './build/image-commands.ts';
 
 /** Where a build's result goes (buildx `-o` words). */
 export type OutputSpec =
@@ -181,144 +181,6 @@ function baseResolver(store: LocalStore, opts: BuildOptions): ImageResolver {
       return remote.resolve(ref, platform, signal);
     },
   };
-}
-
-/**
- * RUN through lib/sandbox: one rootfs session per stage (made on its first
- * RUN, kept across its RUN steps), USER resolved in the stage's own
- * /etc/passwd, mounts turned into sandbox mounts (cache folders under
- * $KILN_HOME/cache-mounts, secrets from the build's secrets, never written to
- * the rootfs).
- */
-function sandboxRunners(ctx: { spill: SpillDir; home: string; secrets: ReadonlyMap<string, Buffer> }): () => StageRunner {
-  return () => {
-    let session: RootfsSession | undefined;
-    return {
-      async run(tree, req, output) {
-        session ??= await RootfsSession.create(tree, { spill: ctx.spill, dir: ctx.home });
-        await session.syncTo(tree);
-        const user = resolveRunUser(session.tree, req.user);
-        const env = [...req.env];
-        const mounts: SandboxMount[] = [];
-        for (const m of req.mounts) mounts.push(...sandboxMount(m, ctx, env, req.location));
-        if (req.pipes.length > 0) mounts.push({ type: 'bind', target: '/dev/pipes', readonly: true, source: { kind: 'tree', node: pipesTree(req.pipes) } });
-        await session.run({ argv: req.argv, env, cwd: req.cwd, user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids }, network: req.network, mounts, onStdout: output, onStderr: output });
-        return session.capture();
-      },
-      async dispose() {
-        session?.dispose();
-      },
-    };
-  };
-}
-
-function sandboxMount(m: RunMountRequest, ctx: { home: string; secrets: ReadonlyMap<string, Buffer> }, env: string[], location: SourceLocation): SandboxMount[] {
-  switch (m.type) {
-    case 'bind': {
-      const node = m.path === '/' ? m.tree : resolvePath(m.tree, m.path, { followFinal: true }).node;
-      if (node === undefined) throw new BuildError('MOUNT_SOURCE_NOT_FOUND', `mount source ${m.path} not found`, { location });
-      return [{ type: 'bind', target: m.target, readonly: m.readonly, source: { kind: 'tree', node } }];
-    }
-    case 'cache': {
-      const hostDir = join(ctx.home, 'cache-mounts', createHash('sha256').update(m.id).digest('hex').slice(0, 32));
-      if (!existsSync(hostDir)) {
-        mkdirSync(hostDir, { recursive: true, mode: m.mode });
-        chmodSync(hostDir, m.mode);
-        if (process.getuid?.() === 0) chownSync(hostDir, m.uid, m.gid);
-      }
-      return [{ type: 'cache', target: m.target, hostDir, readonly: m.readonly }];
-    }
-    case 'tmpfs':
-      return [{ type: 'tmpfs', target: m.target, ...(m.size > 0 ? { size: m.size } : {}) }];
-    case 'secret': {
-      const data = ctx.secrets.get(m.id);
-      if (data === undefined) {
-        if (m.required) throw new BuildError('SECRET_MISSING', `secret ${m.id} is required but was not given (--secret id=${m.id},src=FILE)`, { location });
-        return [];
-      }
-      if (m.env !== undefined) env.push(`${m.env}=${data.toString('utf8')}`);
-      return m.target === undefined ? [] : [{ type: 'secret', target: m.target, data, uid: m.uid, gid: m.gid, mode: m.mode }];
-    }
-    case 'ssh': {
-      const socket = process.env.SSH_AUTH_SOCK;
-      if (socket === undefined) {
-        if (m.required) throw new BuildError('SSH_AGENT_MISSING', 'RUN --mount=type=ssh needs an SSH agent (SSH_AUTH_SOCK)', { location });
-        return [];
-      }
-      const target = m.target ?? `/run/buildkit/ssh_agent.${m.id}`;
-      env.push(`SSH_AUTH_SOCK=${target}`);
-      return [{ type: 'ssh', target, socket }];
-    }
-  }
-}
-
-function pipesTree(pipes: readonly { name: string; data: Buffer }[]): DirNode {
-  let tree = emptyDir();
-  for (const p of pipes) tree = setNode(tree, [p.name], { kind: 'file', meta: { mode: 0o755, uid: 0, gid: 0, mtime: 0 }, size: p.data.length, content: { kind: 'bytes', data: p.data } });
-  return tree;
-}
-
-/** The filesystem of an image in the local store (every layer applied, contents spilled to `spill`). */
-async function imageTree(home: string, name: string, spill: SpillDir): Promise<{ image: Image; tree: DirNode }> {
-  const image = await new LocalStore(home).resolve(name);
-  if (image === undefined) throw new BuildError('IMAGE_NOT_FOUND', `No such image: ${name}`, { ref: name });
-  let tree = emptyDir();
-  for (const layer of image.layers) tree = await applyLayer(tree, await layer.openUncompressed(), { spill });
-  return { image, tree };
-}
-
-/**
- * `kiln cp IMAGE:PATH DEST`: what `docker create` + `docker cp` + `docker rm`
- * did, without running anything. A directory is copied with its contents; an
- * existing directory DEST receives the source under its own name.
- */
-export async function copyFromImage(opts: { home: string; image: string; path: string; dest: string }): Promise<void> {
-  mkdirSync(opts.home, { recursive: true });
-  const spill = SpillDir.create(opts.home);
-  try {
-    const { tree } = await imageTree(opts.home, opts.image, spill);
-    const found = resolvePath(tree, opts.path, { followFinal: true });
-    if (found.node === undefined) throw new BuildError('PATH_NOT_FOUND', `Could not find the file ${opts.path} in image ${opts.image}`, { path: opts.path });
-    const name = found.path[found.path.length - 1] ?? 'root';
-    const into = existsSync(opts.dest) && statSync(opts.dest).isDirectory();
-    const target = into ? join(opts.dest, name) : opts.dest;
-    if (found.node.kind === 'dir') await writeDirAtomic(target, (tmp: string) => materialize(found.node as DirNode, tmp));
-    else {
-      const wrapper = setNode(emptyDir(), [name], found.node);
-      await writeDirAtomic(`${target}.kiln-cp`, (tmp: string) => materialize(wrapper, tmp));
-      renameSync(join(`${target}.kiln-cp`, name), target);
-      rmSync(`${target}.kiln-cp`, { recursive: true, force: true });
-    }
-  } finally {
-    spill.dispose();
-  }
-}
-
-/**
- * `kiln run IMAGE [CMD…]`: the image's entrypoint and cmd (or the given
- * command instead of cmd) in the RUN sandbox, with its Env, WorkingDir and
- * User; no port publishing. Returns the exit code.
- */
-export async function runImage(opts: { home: string; image: string; command: readonly string[]; onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => void }): Promise<number> {
-  mkdirSync(opts.home, { recursive: true });
-  const spill = SpillDir.create(opts.home);
-  let session: RootfsSession | undefined;
-  try {
-    const { image, tree } = await imageTree(opts.home, opts.image, spill);
-    const cfg = image.config.config ?? {};
-    const argv = [...(cfg.Entrypoint ?? []), ...(opts.command.length > 0 ? opts.command : (cfg.Cmd ?? []))];
-    if (argv.length === 0) throw new BuildError('NO_COMMAND', `image ${opts.image} has no entrypoint or cmd; give a command`);
-    session = await RootfsSession.create(tree, { spill, dir: opts.home });
-    const user = resolveRunUser(session.tree, cfg.User ?? '');
-    const result = await session.run(
-      { argv, env: cfg.Env ?? [], cwd: cfg.WorkingDir || '/', user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids }, hostname: 'kiln', onStdout: (c) => opts.onOutput('stdout', c), onStderr: (c) => opts.onOutput('stderr', c) },
-      { check: false },
-    );
-    return result.exitCode;
-  } finally {
-    session?.dispose();
-    spill.dispose();
-  }
 }
 
 /** What `planFile` needs: the build's front-end options. */

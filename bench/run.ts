@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { availableParallelism, cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchApplyLayer, FULL_LAYERS, QUICK_LAYERS } from './apply-layer.ts';
 import { benchBuildContext } from './build-context.ts';
 import { benchCliStart } from './cli-start.ts';
 import { benchLayerPipeline } from './layer-pipeline.ts';
@@ -102,7 +103,7 @@ async function main(): Promise<void> {
     const stats = makeContext(dir, cfg.spec);
     const env: BenchEnv = { kilnCli: join(ROOT, 'cli', 'kiln.js'), work, context: { dir, ...stats }, peers, log };
     const info = machine(peers);
-    const sections = [await benchCliStart(env, cfg.cliRuns), await benchBuildContext(env, cfg.runs), await benchLayerPipeline(env, cfg.runs), await benchRegistry(env, cfg.runs, cfg.quick ? QUICK_IMAGE : FULL_IMAGE)];
+    const sections = [await benchCliStart(env, cfg.cliRuns), await benchBuildContext(env, cfg.runs), await benchLayerPipeline(env, cfg.runs), await benchRegistry(env, cfg.runs, cfg.quick ? QUICK_IMAGE : FULL_IMAGE), await benchApplyLayer(env, cfg.runs, cfg.quick ? QUICK_LAYERS : FULL_LAYERS)];
     const text = report(cfg, env, info, sections);
     const resultsDir = join(ROOT, 'bench', 'results');
     mkdirSync(resultsDir, { recursive: true });

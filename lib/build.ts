@@ -11,7 +11,7 @@ import { type BuildEvent, executeBuild, type Expander, type ImageResolver, prune
 import type { Image, ImageFormat } from './image/index.ts';
 import { withFormat } from './image/index.ts';
 import type { Compression, Platform } from './oci/index.ts';
-import { type Plan, planBuild, unusedBuildArgsMessage } from './plan/index.ts';
+import { defaultPlatform, type Plan, planBuild, unusedBuildArgsMessage } from './plan/index.ts';
 import { formatRef, type ImageRef, parseRef } from './ref/index.ts';
 import type { RegistryClient } from './registry/index.ts';
 import { LocalStore } from './transport/index.ts';
@@ -71,8 +71,7 @@ export interface BuildResult {
 
 /** The platform kiln runs on, in OCI terms. */
 export function hostPlatform(): Platform {
-  const arch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
-  return { architecture: arch[process.arch] ?? process.arch, os: 'linux' };
+  return defaultPlatform();
 }
 
 /**

@@ -5,3 +5,4 @@ export * from './oci-error.ts';
 export * from './json-rules.ts';
 export * from './validate.ts';
 export * from './chain-id.ts';
+export * from './normalize-arch.ts';

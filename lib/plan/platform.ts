@@ -3,8 +3,14 @@
  * Format, FormatAll, normalizeArch): `os`, `arch`, `os/arch`,
  * `os/arch/variant`, with an optional `os(version+feature…)`.
  */
-import type { Platform } from '../oci/index.ts';
+import { normalizeArch, type Platform } from '../oci/index.ts';
 import { PlanError } from './plan-error.ts';
+
+/** The platform Node runs on, in OCI terms (Linux: kiln builds Linux images). */
+export function defaultPlatform(): Platform {
+  const arch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64' };
+  return { os: 'linux', architecture: arch[process.arch] ?? process.arch };
+}
 
 const OS_PART = /^([A-Za-z0-9_-]+)(?:\(([A-Za-z0-9_.%-]*)((?:\+[A-Za-z0-9_.%-]+)*)\))?$/;
 const PART = /^[A-Za-z0-9_.-]+$/;
@@ -14,44 +20,6 @@ const KNOWN_ARCH = new Set([
   'mips64p32', 'mips64p32le', 'ppc', 'riscv', 'riscv64', 's390', 's390x', 'sparc', 'sparc64', 'wasm',
 ]);
 
-/** The platform Node runs on, in OCI terms (Linux: kiln builds Linux images). */
-export function defaultPlatform(): Platform {
-  const arch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64' };
-  return { os: 'linux', architecture: arch[process.arch] ?? process.arch };
-}
-
-function normalizeArch(archIn: string, variantIn: string): { architecture: string; variant: string } {
-  let arch = archIn.toLowerCase();
-  let variant = variantIn.toLowerCase();
-  switch (arch) {
-    case 'i386':
-      arch = '386';
-      variant = '';
-      break;
-    case 'x86_64': case 'x86-64': case 'amd64':
-      arch = 'amd64';
-      if (variant === 'v1') variant = '';
-      break;
-    case 'aarch64': case 'arm64':
-      arch = 'arm64';
-      if (variant === '8' || variant === 'v8' || variant === 'v8.0') variant = '';
-      else if (variant === '9' || variant === '9.0' || variant === 'v9.0') variant = 'v9';
-      break;
-    case 'armhf':
-      arch = 'arm';
-      variant = 'v7';
-      break;
-    case 'armel':
-      arch = 'arm';
-      variant = 'v6';
-      break;
-    case 'arm':
-      if (variant === '' || variant === '7') variant = 'v7';
-      else if (variant === '5' || variant === '6' || variant === '8') variant = `v${variant}`;
-      break;
-  }
-  return { architecture: arch, variant };
-}
 
 function decodeOption(v: string, spec: string): string {
   if (!v.includes('%')) return v;

@@ -1,4 +1,4 @@
-import type { Descriptor, Index, Platform } from '../oci/index.ts';
+import { type Descriptor, type Index, normalizeArch, type Platform } from '../oci/index.ts';
 
 /** os/architecture/variant after containerd's normalization ('' = no variant). */
 interface Norm {
@@ -7,39 +7,12 @@ interface Norm {
   variant: string;
 }
 
-/** containerd's normalizeArch: aliases folded, default variants made explicit or dropped. */
+/** os lower-cased (macos → darwin), architecture and variant through containerd's normalizeArch. */
 function normalize(p: Pick<Platform, 'os' | 'architecture' | 'variant'>): Norm {
   let os = p.os.toLowerCase();
   if (os === 'macos') os = 'darwin';
-  let arch = p.architecture.toLowerCase();
-  let variant = (p.variant ?? '').toLowerCase();
-  switch (arch) {
-    case 'i386':
-      arch = '386';
-      variant = '';
-      break;
-    case 'x86_64': case 'x86-64': case 'amd64':
-      arch = 'amd64';
-      if (variant === 'v1') variant = '';
-      break;
-    case 'aarch64': case 'arm64':
-      arch = 'arm64';
-      if (variant === '8' || variant === 'v8' || variant === 'v8.0') variant = '';
-      break;
-    case 'armhf':
-      arch = 'arm';
-      variant = 'v7';
-      break;
-    case 'armel':
-      arch = 'arm';
-      variant = 'v6';
-      break;
-    case 'arm':
-      if (variant === '' || variant === '7') variant = 'v7';
-      else if (variant === '5' || variant === '6' || variant === '8') variant = `v${variant}`;
-      break;
-  }
-  return { os, architecture: arch, variant };
+  const { architecture, variant } = normalizeArch(p.architecture, p.variant ?? '');
+  return { os, architecture, variant };
 }
 
 const versionOf = (variant: string, prefix = 'v'): number => (variant.startsWith(prefix) ? Number(variant.slice(prefix.length)) : NaN);

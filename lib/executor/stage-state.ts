@@ -3,6 +3,7 @@ import type { Image, ImageFormat } from '../image/index.ts';
 import type { Compression, RunConfig } from '../oci/index.ts';
 import type { DirNode, HostFilter, SpillDir } from '../vfs/index.ts';
 import type { SourceLocation } from '../errors.ts';
+import type { CacheCounts } from './cache-session.ts';
 
 /** Variable expansion as the Dockerfile shell lexer does it (quotes removed, `$v` substituted). */
 export interface Expander {
@@ -29,17 +30,7 @@ export type BuildEvent =
    * redone without packing; `hashedFiles` context files were read to hash
    * them (of `statedFiles` looked at).
    */
-  | {
-    kind: 'cache';
-    hits: number;
-    misses: number;
-    packedLayers: number;
-    appliedLayers: number;
-    replayedSteps: number;
-    statedFiles: number;
-    hashedFiles: number;
-    hashedBytes: number;
-  };
+  | ({ kind: 'cache' } & CacheCounts);
 
 /** The build context: a directory on the host, read lazily, filtered by .dockerignore. */
 export interface BuildContext {

@@ -1,12 +1,13 @@
 import type { Instruction } from '../dockerfile/index.ts';
 import { parseDockerfile, toInstruction } from '../dockerfile/index.ts';
-import type { Image } from '../image/index.ts';
+import type { Image, Layer } from '../image/index.ts';
 import { withConfig } from '../image/index.ts';
 import type { Platform } from '../oci/index.ts';
 import { DEFAULT_PATH } from '../plan/index.ts';
 import type { ImageRef } from '../ref/index.ts';
 import { applyLayer, type DirNode, emptyDir, type SpillDir } from '../vfs/index.ts';
 import { BuildStepError } from './errors.ts';
+import { indexLayer, type LayerIndex, lowestNeededLayer } from './layer-scan.ts';
 import type { SourceLocation } from '../errors.ts';
 
 /** Finds a base image for `FROM <image>` or `COPY --from=<image>`; injected by the composition root (local store, registry…). */
@@ -14,14 +15,20 @@ export interface ImageResolver {
   resolve(ref: ImageRef, platform: Platform, signal?: AbortSignal): Promise<Image>;
 }
 
+/** Layers fetched at once when a whole image is needed. */
+const FETCH_CONCURRENCY = 4;
+
 /**
  * Base images of one build: each resolved once per reference and platform,
  * and its filesystem built once (every layer applied in order, file bytes
  * spilled to `spill`, never held in memory), however many stages use it.
+ * Layers are opened only when needed: an image whose layers come from a
+ * registry downloads them then (see {@link treeFor}).
  */
 export class BaseImages {
   readonly #images = new Map<string, Promise<Image>>();
   readonly #trees = new Map<string, Promise<DirNode>>();
+  readonly #indexes = new Map<string, Promise<LayerIndex>>();
 
   constructor(
     private readonly resolver: ImageResolver,
@@ -40,18 +47,61 @@ export class BaseImages {
     return p;
   }
 
+  /** The image's whole filesystem; every layer is fetched first, several at once. */
   tree(image: Image): Promise<DirNode> {
-    let p = this.#trees.get(image.descriptor.digest);
+    return this.#layersFrom(image, 0);
+  }
+
+  /**
+   * A filesystem that holds `paths` (root-relative, `/`-separated, no
+   * wildcards; a directory with everything below it) exactly as the whole
+   * image does: the layers are read from the top down only until every path
+   * is decided (see {@link lowestNeededLayer}), and only those layers are
+   * fetched and applied. Other paths may be missing or incomplete. When the
+   * whole image is built already, or a layer cannot be applied on its own
+   * (a hardlink into a lower layer), the whole filesystem.
+   */
+  async treeFor(image: Image, paths: readonly string[]): Promise<DirNode> {
+    const whole = this.#trees.get(`${image.descriptor.digest} 0`);
+    if (whole !== undefined) return whole;
+    const from = await lowestNeededLayer(image.layers, paths, (layer) => this.#index(layer));
+    if (from === 0) return this.tree(image);
+    return this.#layersFrom(image, from).catch(() => this.tree(image));
+  }
+
+  #index(layer: Layer): Promise<LayerIndex> {
+    let p = this.#indexes.get(layer.descriptor.digest);
     if (p === undefined) {
-      p = (async () => {
-        let tree = emptyDir();
-        for (const layer of image.layers) tree = await applyLayer(tree, await layer.openUncompressed(), { spill: this.spill });
-        return tree;
-      })();
-      this.#trees.set(image.descriptor.digest, p);
+      p = indexLayer(layer);
+      this.#indexes.set(layer.descriptor.digest, p);
     }
     return p;
   }
+
+  #layersFrom(image: Image, from: number): Promise<DirNode> {
+    const key = `${image.descriptor.digest} ${from}`;
+    let p = this.#trees.get(key);
+    if (p === undefined) {
+      p = (async () => {
+        const layers = image.layers.slice(from);
+        await fetchAll(layers);
+        let tree = emptyDir();
+        for (const layer of layers) tree = await applyLayer(tree, await layer.openUncompressed(), { spill: this.spill });
+        return tree;
+      })();
+      this.#trees.set(key, p);
+    }
+    return p;
+  }
+}
+
+/** Opens every layer (which fetches those that come from a registry), several at once, and closes them again. */
+async function fetchAll(layers: readonly Layer[]): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < layers.length) (await layers[next++]!.open()).destroy();
+  };
+  await Promise.all(Array.from({ length: Math.min(FETCH_CONCURRENCY, layers.length) }, worker));
 }
 
 function withLocation(cause: unknown, location: SourceLocation): unknown {

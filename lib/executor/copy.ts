@@ -12,6 +12,9 @@ import { type Owner, resolveOwner } from './users.ts';
 
 export type { CopySource } from './copy-sources.ts';
 
+/** Where a COPY reads: a source, or one made for the sources it names (after expansion) — an image's layers are read only as far as they need. */
+export type CopyFrom = CopySource | ((sources: readonly string[]) => Promise<CopySource>);
+
 type Loc = { file: string; line: number };
 
 /** What COPY/ADD need beyond ExecOptions; every field has a default. */
@@ -68,9 +71,10 @@ type Item = SourceItem & { readonly unpack: boolean };
  * created ones' metadata. `--chown` by name is then refused (BuildKit
  * cannot read the stage's /etc/passwd either: "invalid user index: -1").
  */
-export async function copy(state: StageState, ins: CopyInstruction | AddInstruction, source: CopySource, opts: CopyOptions, loc: Loc): Promise<StageState> {
+export async function copy(state: StageState, ins: CopyInstruction | AddInstruction, from: CopyFrom, opts: CopyOptions, loc: Loc): Promise<StageState> {
   const vars = expansionEnv(state);
   const req = request(state, ins, vars, opts, loc);
+  const source = typeof from === 'function' ? await from(req.sources) : from;
   const items: Item[] = [];
   for (const src of req.sources) items.push(...(await sourceItems(ins, req, src, source, opts, loc)));
   for (const h of ins.heredocs) items.push({ name: h.name, node: heredocFile(h, vars, opts), unpack: false });

@@ -8,7 +8,8 @@ import { copyKeyParts, type FsKeyParts, type KeyInputs, runKeyParts } from './ca
 import { BuildCache, type CacheSettings } from './cache-session.ts';
 import { cachedStep, type Cursor } from './cache-step.ts';
 import { LazyTree } from './cache-tree.ts';
-import { copy, type CopySource } from './copy.ts';
+import { copy, type CopyFrom, type CopySource } from './copy.ts';
+import { sourcePaths } from './layer-scan.ts';
 import { runStep, type StageRunner } from './run-step.ts';
 import { BuildStepError } from './errors.ts';
 import * as meta from './metadata.ts';
@@ -236,11 +237,17 @@ async function dispatch(stage: Stage, state: StageState, ins: Instruction, env: 
   }
 }
 
-/** Where `COPY --from` reads: the plan resolved the name to a stage (built already) or an image. */
-async function fromSource(stage: Stage, ins: Instruction, env: RunEnv, loc: Loc): Promise<CopySource> {
+/**
+ * Where `COPY --from` reads: the plan resolved the name to a stage (built
+ * already) or an image, of which only the layers that decide the sources are fetched.
+ */
+async function fromSource(stage: Stage, ins: Instruction, env: RunEnv, loc: Loc): Promise<CopyFrom> {
   const dep = stage.dependencies.find((d) => d.instruction === ins && d.mount === undefined);
   if (dep === undefined) throw new BuildStepError('INTERNAL', 'COPY --from without a planned source', { location: loc });
-  return sourceTree(dep.source, stage, env, loc);
+  const from = dep.source;
+  if (from.kind !== 'image') return sourceTree(from, stage, env, loc);
+  const image = await env.bases.image(from.ref, stage.platform, loc);
+  return async (sources) => ({ tree: await env.bases.treeFor(image, sourcePaths(sources)), confined: false, describe: from.name });
 }
 
 async function sourceTree(from: BaseRef, stage: Stage, env: RunEnv, loc: Loc): Promise<CopySource> {

@@ -46,6 +46,19 @@ export function registryReader(client: RegistryClient, repo: Pick<ImageRef, 'reg
   };
 }
 
+/**
+ * `remote`, except that what `store` already holds (by digest: manifests,
+ * configs, layers) is read from the store, verified as it always is there.
+ */
+export function preferStore(store: ContentStore, remote: ContentReader): ContentReader {
+  const local = storeReader(store);
+  return {
+    readManifest: async (d, signal) => ((await store.has(d.digest)) ? local.readManifest(d, signal) : remote.readManifest(d, signal)),
+    readBlob: async (d, signal) => ((await store.has(d.digest)) ? local.readBlob(d, signal) : remote.readBlob(d, signal)),
+    openBlob: async (d, signal) => ((await store.has(d.digest)) ? local.openBlob(d, signal) : remote.openBlob(d, signal)),
+  };
+}
+
 /** A stream read to its end, for callers that need the bytes (small blobs only). */
 export async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];

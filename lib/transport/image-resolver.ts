@@ -1,13 +1,14 @@
-import type { Image } from '../image/index.ts';
+import type { ContentStore } from '../content/index.ts';
+import type { Digest } from '../digest/index.ts';
+import { assembleImage, type Image, type Layer, storeLayer } from '../image/index.ts';
 import type { Platform } from '../oci/index.ts';
 import { type ImageRef, formatRef } from '../ref/index.ts';
 import { type RegistryClient, RegistryError } from '../registry/index.ts';
-import { imageInStore } from './copy-image.ts';
 import { readSource } from './image-source.ts';
 import { putManifests } from './layout-sink.ts';
 import { LocalStore } from './local-store.ts';
-import { uniqueBlobs } from './manifest-node.ts';
-import { stageBlobs } from './stage-blobs.ts';
+import { type BlobSource, uniqueBlobs } from './manifest-node.ts';
+import { stageBlobs, type TransferContext } from './stage-blobs.ts';
 import { TransportError } from './transport-error.ts';
 import type { TransportEventSink } from './transport-event.ts';
 
@@ -27,6 +28,11 @@ export interface StoreResolverOptions {
  * Base images are cached in the local store's content store without being
  * tagged there. When the registry cannot be reached, an image of the local
  * store with that name and platform is used instead.
+ *
+ * The manifests and the config are fetched at once; each layer only when it
+ * is first opened (so `COPY --from=<image>` of a file in the top layer
+ * downloads that layer alone). Opening a layer downloads it whole into the
+ * store (its diffID checked on the way) and reads it from there.
  */
 export function storeResolver(opts: StoreResolverOptions): { resolve(ref: ImageRef, platform: Platform, signal?: AbortSignal): Promise<Image> } {
   const store = new LocalStore(opts.home);
@@ -34,7 +40,7 @@ export function storeResolver(opts: StoreResolverOptions): { resolve(ref: ImageR
     async resolve(ref, platform, signal) {
       let src;
       try {
-        src = await readSource({ kind: 'registry', ref }, { kind: 'platform', platform }, { client: () => opts.client, home: opts.home, scratch: async () => store.content, signal });
+        src = await readSource({ kind: 'registry', ref }, { kind: 'platform', platform }, { client: () => opts.client, home: opts.home, scratch: async () => store.content, signal, known: store.content });
       } catch (err) {
         const local = err instanceof RegistryError && err.code.startsWith('REGISTRY_') ? await localImage(store, ref, platform) : undefined;
         if (local !== undefined) return local;
@@ -43,12 +49,52 @@ export function storeResolver(opts: StoreResolverOptions): { resolve(ref: ImageR
       const image = src.node.image;
       if (image === undefined) throw new TransportError('MANIFEST_UNSUPPORTED', `${formatRef(ref)} is not a container image`, { ref: formatRef(ref) });
       const ctx = { concurrency: opts.concurrency ?? 4, emit: opts.onEvent ?? (() => {}), signal };
-      const layers = new Map(image.layers.filter((l) => l.uncompressedSize === undefined).map((l) => [l.descriptor.digest, l.diffId]));
-      const sizes = await stageBlobs(store.content, uniqueBlobs(src.node), 'downloaded', ctx, layers);
+      const layerDigests = new Set(image.layers.map((l) => l.descriptor.digest));
+      const blobs = uniqueBlobs(src.node);
+      await stageBlobs(store.content, blobs.filter((b) => !layerDigests.has(b.descriptor.digest)), 'downloaded', ctx);
       await putManifests(store.content, src.node, ctx);
-      return imageInStore(image, store.content, sizes);
+      const sourceOf = new Map(blobs.map((b) => [b.descriptor.digest, b]));
+      const layers = image.layers.map((l) => fetchedOnOpen(l, sourceOf.get(l.descriptor.digest)!, store.content, ctx));
+      return assembleImage({ format: image.format, manifest: image.manifest, manifestBytes: image.manifestBytes, config: image.config, configBytes: image.configBytes, layers });
     },
   };
+}
+
+/**
+ * A layer read from `store`, downloaded from `source` into it on the first
+ * open (once, whoever opens it; a failed download is tried again on the
+ * next open). Its uncompressed size becomes known when it was downloaded.
+ */
+function fetchedOnOpen(layer: Layer, source: BlobSource, store: ContentStore, ctx: TransferContext): Layer {
+  const { descriptor, diffId } = layer;
+  let size = layer.uncompressedSize;
+  let fetching: Promise<void> | undefined;
+  const fetch = (): Promise<void> => {
+    fetching ??= stageBlobs(store, [source], 'downloaded', ctx, new Map<Digest, Digest>([[descriptor.digest, diffId]])).then(
+      (sizes) => void (size ??= sizes.get(descriptor.digest)),
+      (err: unknown) => {
+        fetching = undefined;
+        throw err;
+      },
+    );
+    return fetching;
+  };
+  const stored = (): Layer => storeLayer(store, size === undefined ? { descriptor, diffId } : { descriptor, diffId, uncompressedSize: size });
+  return Object.freeze({
+    descriptor,
+    diffId,
+    get uncompressedSize(): number | undefined {
+      return size;
+    },
+    async open() {
+      await fetch();
+      return stored().open();
+    },
+    async openUncompressed() {
+      await fetch();
+      return stored().openUncompressed();
+    },
+  });
 }
 
 async function localImage(store: LocalStore, ref: ImageRef, platform: Platform): Promise<Image | undefined> {

@@ -3,7 +3,7 @@ import { type Descriptor, type Index } from '../oci/index.ts';
 import { type ImageRef, formatRef, normalizeRegistry, parseRef } from '../ref/index.ts';
 import type { RegistryClient } from '../registry/index.ts';
 import { readDockerArchive, unpackOciArchive } from './archive-source.ts';
-import { registryReader, storeReader } from './content-readers.ts';
+import { preferStore, registryReader, storeReader } from './content-readers.ts';
 import type { ImageLocation } from './image-location.ts';
 import { REF_NAME } from './layout-index.ts';
 import { LocalStore } from './local-store.ts';
@@ -18,6 +18,8 @@ export interface SourceContext {
   /** A content store archives are unpacked into (the local store's when that is the destination). */
   scratch: () => Promise<ContentStore>;
   signal?: AbortSignal | undefined;
+  /** A store whose manifests and configs (by digest) are used instead of fetching them again from a registry. */
+  known?: ContentStore | undefined;
 }
 
 /** An image (or index) read from a location, ready to copy. */
@@ -43,7 +45,8 @@ export async function readSource(loc: ImageLocation, choice: PlatformChoice, ctx
       const client = ctx.client();
       const m = await client.getManifest(loc.ref, { signal: ctx.signal });
       const top: Descriptor = { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length };
-      const selected = await selectNode(registryReader(client, loc.ref, ctx.signal), top, m.bytes, choice, `pull of ${formatRef(loc.ref)}`, ctx.signal);
+      const remote = registryReader(client, loc.ref, ctx.signal);
+      const selected = await selectNode(ctx.known ? preferStore(ctx.known, remote) : remote, top, m.bytes, choice, `pull of ${formatRef(loc.ref)}`, ctx.signal);
       return { ...selected, name: loc.ref, remote: true, repository: { registry: normalizeRegistry(loc.ref.registry), repository: loc.ref.repository } };
     }
     case 'local': {

@@ -1,6 +1,8 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { build, type BuildEvent, formatRef, KilnError, type OutputSpec } from '../lib/index.ts';
+import { build, formatRef, KilnError, type OutputSpec } from '../lib/index.ts';
 import { parseArgs, parseCsvOption, UsageError } from './args.ts';
+import { BuildDisplay } from './build-progress.ts';
+import { progressMode } from './progress.ts';
 import { platformFlag, REGISTRY_SPECS, registryClient } from './registry-options.ts';
 import type { Io } from './main.ts';
 
@@ -19,6 +21,8 @@ const SPECS = [
   { name: 'no-cache-filter', value: true, repeat: true },
   { name: 'secret', value: true, repeat: true },
   { name: 'platform', value: true },
+  { name: 'push' },
+  { name: 'progress', value: true },
   ...REGISTRY_SPECS,
 ];
 
@@ -35,11 +39,15 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
   }
   const epochText = buildArgs.SOURCE_DATE_EPOCH ?? io.env.SOURCE_DATE_EPOCH;
   const epoch = epochText === undefined || epochText === '' ? undefined : parseEpoch(epochText);
-  const quiet = args.flags.has('quiet');
+  const mode = args.flags.has('quiet') ? 'quiet' : progressMode(args.values.get('progress')?.[0], process.stderr.isTTY === true);
+  const quiet = mode === 'quiet';
+  const outputs = (args.values.get('output') ?? []).map(parseOutput);
+  if (args.flags.has('push')) outputs.push({ type: 'image', names: [], push: true });
   const ociText = args.values.get('oci-mediatypes')?.[0] ?? 'true';
   if (ociText !== 'true' && ociText !== 'false') throw new UsageError(`invalid argument ${JSON.stringify(ociText)} for --oci-mediatypes (true or false)`);
   const started = Date.now();
   const registry = registryClient(args, io);
+  const display = new BuildDisplay(mode, io.err);
   const result = await build({
     registry,
     pull: args.flags.has('pull'),
@@ -50,14 +58,17 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
     contextDir: args.positional[0]!,
     ...(args.values.has('file') ? { dockerfile: args.values.get('file')![0]! } : {}),
     tags: args.values.get('tag') ?? [],
-    outputs: (args.values.get('output') ?? []).map(parseOutput),
+    outputs,
     ...(args.values.has('target') ? { target: args.values.get('target')![0]! } : {}),
     buildArgs,
     home,
     ...(epoch !== undefined ? { epoch } : {}),
     format: ociText === 'true' ? 'oci' : 'docker',
-    onEvent: quiet ? undefined : (e) => io.err(renderEvent(e)),
-  }).finally(() => registry.close());
+    onEvent: quiet ? undefined : display.onEvent,
+  }).finally(() => {
+    display.finish();
+    return registry.close();
+  });
   const iidfile = args.values.get('iidfile')?.[0];
   if (iidfile !== undefined) writeSmallFile(iidfile, result.image.configDescriptor.digest);
   const metadataFile = args.values.get('metadata-file')?.[0];
@@ -68,6 +79,7 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
   }
   io.err(`writing image ${result.image.configDescriptor.digest} done\n`);
   for (const r of result.refs) io.err(`naming to ${formatRef(r)} done\n`);
+  for (const r of result.pushed) io.err(`pushed ${formatRef(r)}\n`);
   io.err(`built in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
   return 0;
 }
@@ -123,6 +135,13 @@ function parseEpoch(s: string): number {
 function parseOutput(s: string): OutputSpec {
   const o = parseCsvOption(s);
   const type = o.get('type');
+  if (type === 'image' || type === 'registry') {
+    // buildx: type=registry is type=image,push=true; more names than one come from -t
+    const name = o.get('name');
+    const names = name === undefined || name === '' ? [] : [name];
+    const push = type === 'registry' || o.get('push') === 'true';
+    return { type: 'image', names, push };
+  }
   const dest = o.get('dest');
   if (dest === undefined || dest === '') throw new UsageError(`output ${JSON.stringify(s)} needs dest=PATH`);
   switch (type) {
@@ -130,18 +149,6 @@ function parseOutput(s: string): OutputSpec {
     case 'docker': return { type: 'docker', dest };
     case 'local': return { type: 'local', dest };
     case 'tar': return { type: 'tar', dest };
-    default: throw new UsageError(`unsupported output type ${JSON.stringify(type)} (oci, docker, local, tar)`);
-  }
-}
-
-/** BuildKit's plain progress: `#3 [builder 2/4] COPY app.go .`, then `#3 DONE 0.1s` or `#3 CACHED`. */
-function renderEvent(e: BuildEvent): string {
-  switch (e.kind) {
-    case 'step': return `#${e.id} [${e.stageName} ${e.step}/${e.total}] ${e.text.replace(/\s*\n\s*/g, ' ')}\n`;
-    case 'step-done': return e.cached ? `#${e.id} CACHED\n` : `#${e.id} DONE ${e.seconds.toFixed(1)}s\n`;
-    case 'output': return e.data.toString('utf8');
-    case 'layer': return `  layer ${e.digest.slice(7, 19)} ${e.size} bytes\n`;
-    case 'warning': return `WARNING: ${e.location ? `${e.location.file}:${e.location.line}: ` : ''}${e.message}\n`;
-    case 'cache': return '';
+    default: throw new UsageError(`unsupported output type ${JSON.stringify(type)} (oci, docker, local, tar, image, registry)`);
   }
 }

@@ -17,7 +17,7 @@ import type { RegistryClient } from './registry/index.ts';
 import { LocalStore } from './transport/index.ts';
 import { changesToEntries, clampMtimes, diff, type DirNode, emptyDir, type HostFilter, hostTree, materialize, SpillDir, walk } from './vfs/index.ts';
 import { tarStream } from './archive/index.ts';
-import { storeResolver, preflightOutput, writeDirAtomic, writeDockerArchive, writeFileAtomic, writeOciArchive, writeOciLayout } from './transport/index.ts';
+import { copyImage, type ImageLocation, storeResolver, preflightOutput, type TransportEvent, writeDirAtomic, writeDockerArchive, writeFileAtomic, writeOciArchive, writeOciLayout } from './transport/index.ts';
 
 export type { BuildEvent } from './executor/index.ts';
 
@@ -29,7 +29,20 @@ export type OutputSpec =
   | { type: 'oci'; dest: string; tar: boolean }
   | { type: 'docker'; dest: string }
   | { type: 'local'; dest: string }
-  | { type: 'tar'; dest: string };
+  | { type: 'tar'; dest: string }
+  /**
+   * buildx's `type=image`: the image under `names` (none: the `-t` tags) in
+   * the local store, and with `push` in their registries (`--push`).
+   */
+  | { type: 'image'; names: readonly string[]; push: boolean };
+
+/** What a build reports: the executor's events, and its pushes. */
+export type BuildProgress =
+  | BuildEvent
+  /** A blob of a base image fetched, or of the result pushed (see TransportEvent). */
+  | { kind: 'transfer'; ref: string; event: TransportEvent }
+  /** The image is in the registry under `ref`: the manifest's digest and size. */
+  | { kind: 'pushed'; ref: string; digest: string; size: number };
 
 export interface BuildOptions {
   /** The build context directory. */
@@ -51,8 +64,8 @@ export interface BuildOptions {
   compression?: Compression;
   compressionLevel?: number;
   platform?: Platform;
-  onEvent?: (event: BuildEvent) => void;
-  /** Where base images come from when the local store does not have them; none: local store only. */
+  onEvent?: (event: BuildProgress) => void;
+  /** Where base images come from when the local store does not have them, and pushes go; none: local store only. */
   registry?: RegistryClient;
   /** Resolve base image tags against their registry even when the local store has them (`--pull`). */
   pull?: boolean;
@@ -66,7 +79,10 @@ export interface BuildOptions {
 
 export interface BuildResult {
   image: Image;
+  /** The names the image has in the local store. */
   refs: ImageRef[];
+  /** Where it was pushed: each name with the manifest's digest. */
+  pushed: ImageRef[];
 }
 
 /** The platform kiln runs on, in OCI terms. */
@@ -81,8 +97,8 @@ export function hostPlatform(): Platform {
  */
 export async function build(opts: BuildOptions): Promise<BuildResult> {
   const { contextDir, dockerfilePath, fileName } = locateInputs(opts);
-  const refs = (opts.tags ?? []).map((t) => parseRef(t));
-  for (const out of opts.outputs ?? []) await preflightOutput(out.dest, out.type === 'local' || (out.type === 'oci' && !out.tar) ? 'dir' : 'file');
+  const { refs, push } = imageNames(opts);
+  for (const out of opts.outputs ?? []) if (out.type !== 'image') await preflightOutput(out.dest, out.type === 'local' || (out.type === 'oci' && !out.tar) ? 'dir' : 'file');
   const { plan, warnings, lexer } = frontEnd(dockerfilePath, fileName, opts);
   const emit = opts.onEvent ?? (() => {});
   for (const w of warnings) emit({ kind: 'warning', message: `${w.rule}: ${w.message}`, location: w.location });
@@ -119,7 +135,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     const tree = opts.epoch === undefined ? raw : clampMtimes(raw, opts.epoch);
     await writeOutputs(opts.outputs ?? [], image, tree, refs);
     await store.putImage(image, refs);
-    return { image, refs };
+    return { image, refs, pushed: await pushAll(push, opts, emit) };
   } finally {
     spill.dispose();
   }
@@ -162,7 +178,14 @@ export async function prune(opts: { home: string; all?: boolean }): Promise<Prun
  * `--pull` asks the registry first. Without a registry client, local only.
  */
 function baseResolver(store: LocalStore, opts: BuildOptions): ImageResolver {
-  const remote = opts.registry ? storeResolver({ client: opts.registry, home: opts.home }) : undefined;
+  const emit = opts.onEvent ?? (() => {});
+  const client = opts.registry;
+  const remote = client && {
+    resolve: (ref: ImageRef, platform: Platform, signal?: AbortSignal) => {
+      const onEvent = (event: TransportEvent): void => emit({ kind: 'transfer', ref: formatRef(ref), event });
+      return storeResolver({ client, home: opts.home, onEvent }).resolve(ref, platform, signal);
+    },
+  };
   const local = async (ref: ImageRef, platform: Platform) => {
     const image = await store.resolve(formatRef(ref));
     const c = image?.config;
@@ -270,6 +293,53 @@ function contextFilter(contextDir: string, dockerfilePath: string): HostFilter |
   return { excludes: (p) => matcher.matches(p), excludesSubtree: (p) => matcher.excludesSubtree(p) };
 }
 
+/**
+ * The names a build gives its image (`-t` tags and `type=image` names, once
+ * each) and those it pushes. Pushing needs a name and a registry client
+ * (PUSH_NO_NAME, PUSH_NO_REGISTRY), checked before anything is built.
+ */
+function imageNames(opts: BuildOptions): { refs: ImageRef[]; push: ImageRef[] } {
+  const tags = (opts.tags ?? []).map((t) => parseRef(t));
+  const byName = new Map<string, ImageRef>(tags.map((r) => [formatRef(r), r]));
+  const push = new Map<string, ImageRef>();
+  for (const out of opts.outputs ?? []) {
+    if (out.type !== 'image') continue;
+    const named = out.names.map((n) => parseRef(n));
+    for (const r of named) byName.set(formatRef(r), r);
+    if (!out.push) continue;
+    const targets = named.length > 0 ? named : tags;
+    if (targets.length === 0) throw new BuildError('PUSH_NO_NAME', 'pushing needs a name for the image: -t NAME, or -o type=image,name=NAME,push=true');
+    if (opts.registry === undefined) throw new BuildError('PUSH_NO_REGISTRY', 'pushing needs a registry client');
+    for (const r of targets) {
+      if (r.digest !== undefined) throw new BuildError('PUSH_NO_NAME', `cannot push to ${formatRef(r)}: a name with a digest cannot be pushed to; use a tag`);
+      push.set(formatRef(r), r);
+    }
+  }
+  return { refs: [...byName.values()], push: [...push.values()] };
+}
+
+/**
+ * Pushes the stored image to each name in turn. A name in a registry that
+ * has the image already (under another repository) is copied from there,
+ * so the registry mounts the blobs instead of receiving them again.
+ */
+async function pushAll(push: readonly ImageRef[], opts: BuildOptions, emit: (e: BuildProgress) => void): Promise<ImageRef[]> {
+  const pushed: ImageRef[] = [];
+  const inRegistry = new Map<string, ImageRef>();
+  for (const ref of push) {
+    const name = formatRef(ref);
+    const onEvent = (event: TransportEvent): void => emit({ kind: 'transfer', ref: name, event });
+    const there = inRegistry.get(ref.registry);
+    const from: ImageLocation = there !== undefined ? { kind: 'registry', ref: there } : { kind: 'local', name };
+    const done = await copyImage(from, { kind: 'registry', ref }, { client: opts.registry!, home: opts.home, platform: { kind: 'all' }, onEvent });
+    emit({ kind: 'pushed', ref: name, digest: done.descriptor.digest, size: done.descriptor.size });
+    const at = { ...ref, tag: undefined, digest: done.descriptor.digest };
+    inRegistry.set(ref.registry, at);
+    pushed.push({ ...ref, digest: done.descriptor.digest });
+  }
+  return pushed;
+}
+
 /** Writes every requested output, each atomically (temp name, then rename). */
 async function writeOutputs(outputs: readonly OutputSpec[], image: Image, tree: DirNode, refs: readonly ImageRef[]): Promise<void> {
   const refName = refs[0]?.tag ?? (refs[0] ? 'latest' : undefined);
@@ -289,6 +359,8 @@ async function writeOutputs(outputs: readonly OutputSpec[], image: Image, tree: 
       case 'tar':
         await writeFileAtomic(out.dest, tarStream(changesToEntries(tree, diff(emptyDir(), tree))));
         break;
+      case 'image':
+        break; // named in the local store, pushed after that
     }
   }
 }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { build, type BuildEvent, type BuildOptions } from '../../lib/build.ts';
+import { build, type BuildProgress, type BuildOptions } from '../../lib/build.ts';
 import type { Image } from '../../lib/image/index.ts';
 import type { TarEntry } from './build-kit.ts';
 
@@ -20,7 +20,7 @@ const DUMP = join(dirname(fileURLToPath(import.meta.url)), 'layer-dump.py');
 export const T1 = new Date('2024-05-06T07:08:09Z');
 export const T2 = new Date('2024-06-07T08:09:10Z');
 
-export type CacheCounts = Extract<BuildEvent, { kind: 'cache' }>;
+export type CacheCounts = Extract<BuildProgress, { kind: 'cache' }>;
 
 export interface StepRecord {
   stage: string;
@@ -41,7 +41,7 @@ export interface CacheRun {
 
 /** Runs `build(opts)` and gathers its events. */
 export async function cacheBuild(opts: BuildOptions): Promise<CacheRun> {
-  const events: BuildEvent[] = [];
+  const events: BuildProgress[] = [];
   const { image } = await build({ ...opts, onEvent: (e) => events.push(e) });
   const steps = new Map<number, StepRecord>();
   let cache: CacheCounts | undefined;

@@ -2,14 +2,12 @@
  * The composition root's RUN runner: lib/sandbox behind the executor's
  * StageRunner interface (the executor may not import the sandbox).
  */
-import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { SourceLocation } from '../errors.ts';
 import type { RunMountRequest, StageRunner } from '../executor/index.ts';
 import { RootfsSession, resolveRunUser, type SandboxMount } from '../sandbox/index.ts';
 import { type DirNode, emptyDir, resolvePath, setNode, type SpillDir } from '../vfs/index.ts';
 import { BuildError } from './build-error.ts';
+import { type CacheMountLease, CacheMounts } from './cache-mounts.ts';
 
 /**
  * RUN through lib/sandbox: one rootfs session per stage (made on its first
@@ -19,6 +17,7 @@ import { BuildError } from './build-error.ts';
  * the rootfs).
  */
 export function sandboxRunners(ctx: { spill: SpillDir; home: string; secrets: ReadonlyMap<string, Buffer> }): () => StageRunner {
+  const caches = new CacheMounts(ctx.home);
   return () => {
     let session: RootfsSession | undefined;
     return {
@@ -28,9 +27,22 @@ export function sandboxRunners(ctx: { spill: SpillDir; home: string; secrets: Re
         const user = resolveRunUser(session.tree, req.user);
         const env = [...req.env];
         const mounts: SandboxMount[] = [];
-        for (const m of req.mounts) mounts.push(...sandboxMount(m, ctx, env, req.location));
-        if (req.pipes.length > 0) mounts.push({ type: 'bind', target: '/dev/pipes', readonly: true, source: { kind: 'tree', node: pipesTree(req.pipes) } });
-        await session.run({ argv: req.argv, env, cwd: req.cwd, user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids }, network: req.network, mounts, onStdout: output, onStderr: output });
+        const leases: CacheMountLease[] = [];
+        try {
+          for (const m of req.mounts) {
+            if (m.type !== 'cache') {
+              mounts.push(...sandboxMount(m, ctx, env, req.location));
+              continue;
+            }
+            const lease = await caches.lease(m);
+            leases.push(lease);
+            mounts.push({ type: 'cache', target: m.target, hostDir: lease.dir, readonly: m.readonly });
+          }
+          if (req.pipes.length > 0) mounts.push({ type: 'bind', target: '/dev/pipes', readonly: true, source: { kind: 'tree', node: pipesTree(req.pipes) } });
+          await session.run({ argv: req.argv, env, cwd: req.cwd, user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids }, network: req.network, mounts, onStdout: output, onStderr: output });
+        } finally {
+          for (const l of leases) l.release();
+        }
         return session.capture();
       },
       async dispose() {
@@ -47,15 +59,8 @@ function sandboxMount(m: RunMountRequest, ctx: { home: string; secrets: Readonly
       if (node === undefined) throw new BuildError('MOUNT_SOURCE_NOT_FOUND', `mount source ${m.path} not found`, { location });
       return [{ type: 'bind', target: m.target, readonly: m.readonly, source: { kind: 'tree', node } }];
     }
-    case 'cache': {
-      const hostDir = join(ctx.home, 'cache-mounts', createHash('sha256').update(m.id).digest('hex').slice(0, 32));
-      if (!existsSync(hostDir)) {
-        mkdirSync(hostDir, { recursive: true, mode: m.mode });
-        chmodSync(hostDir, m.mode);
-        if (process.getuid?.() === 0) chownSync(hostDir, m.uid, m.gid);
-      }
-      return [{ type: 'cache', target: m.target, hostDir, readonly: m.readonly }];
-    }
+    case 'cache':
+      throw new BuildError('INTERNAL', 'cache mounts are leased, not made here', { location });
     case 'tmpfs':
       return [{ type: 'tmpfs', target: m.target, ...(m.size > 0 ? { size: m.size } : {}) }];
     case 'secret': {

@@ -43,7 +43,8 @@ export interface ExecuteOptions extends ExecOptions {
 const DEFAULT_PATH = `PATH=${PLAN_DEFAULT_PATH}`;
 
 /**
- * Runs the stages the target needs, in the plan's order, and returns the
+ * Runs the stages the target needs, each as soon as the stages it needs
+ * are built (independent stages at the same time), and returns the
  * target's image. Nothing is written but layer blobs to the content store
  * and entries to the cache; outputs are the caller's job. Emits a `cache`
  * event with the cache's counts when the build succeeds.
@@ -61,15 +62,57 @@ export async function executeBuild(plan: Plan, opts: ExecuteOptions): Promise<St
   let steps = 0;
   const nextStepId = (): number => ++steps;
   try {
-    for (const index of plan.order) {
+    await runConcurrently(plan.order, (i) => stageNeeds(plan.stages[i]!), MAX_STAGES, async (index) => {
       const stage = plan.stages[index]!;
       results.set(index, await runStage(plan, stage, { ...opts, args, results, contextSource, bases, nextStepId, cache }));
-    }
+    });
   } finally {
     const counts = cache.finish();
     opts.emit({ kind: 'cache', ...counts });
   }
   return results.get(plan.target.index)!;
+}
+
+/** Stages built at the same time, at most. */
+const MAX_STAGES = 4;
+
+/** The stages a stage needs built first: its base stage and every `--from` stage. */
+function stageNeeds(stage: Stage): number[] {
+  const out = new Set<number>();
+  if (stage.base.kind === 'stage') out.add(stage.base.index);
+  for (const d of stage.dependencies) if (d.source.kind === 'stage') out.add(d.source.index);
+  return [...out];
+}
+
+/**
+ * Runs `run` on every item of `order` (a valid sequential order), each as
+ * soon as the items it needs are done, at most `limit` at once. After a
+ * failure nothing new starts; the running ones are awaited, then the first
+ * failure is thrown.
+ */
+async function runConcurrently(order: readonly number[], needs: (i: number) => readonly number[], limit: number, run: (i: number) => Promise<void>): Promise<void> {
+  const done = new Set<number>();
+  const started = new Set<number>();
+  const running = new Map<number, Promise<void>>();
+  let failure: { err: unknown } | undefined;
+  for (;;) {
+    if (failure === undefined) {
+      for (const i of order) {
+        if (running.size >= limit) break;
+        if (started.has(i) || !needs(i).every((n) => done.has(n))) continue;
+        started.add(i);
+        const p = run(i).then(
+          () => void done.add(i),
+          (err: unknown) => void (failure ??= { err }),
+        );
+        running.set(i, p.finally(() => running.delete(i)));
+      }
+    }
+    if (running.size === 0) break;
+    await Promise.race(running.values());
+  }
+  if (failure !== undefined) throw failure.err;
+  if (done.size !== order.length) throw new BuildStepError('INTERNAL', 'stages left unbuilt: their order does not satisfy their needs', {});
 }
 
 interface RunEnv extends ExecOptions {

@@ -4,9 +4,8 @@ import type { DirNode, LinkGroup, Meta, Node } from './node.ts';
 import { comparePaths } from './path.ts';
 import { openContent } from './read-content.ts';
 import { getNode } from './tree.ts';
+import { OPAQUE, WHITEOUT } from './whiteout.ts';
 
-const WHITEOUT = '.wh.';
-const OPAQUE = '.wh..wh..opq';
 
 /**
  * Turns a diff into the tar entries of an OCI layer (image-spec layer.md):

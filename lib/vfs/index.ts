@@ -14,3 +14,4 @@ export * from './limits.ts';
 export * from './spill.ts';
 export * from './apply-layer.ts';
 export * from './extract-tar.ts';
+export * from './layer-index.ts';

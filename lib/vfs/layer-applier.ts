@@ -7,11 +7,10 @@ import { type DirNode, type FileNode, type LeafNode, LinkGroup, type Meta, type 
 import type { SpillFile } from './spill.ts';
 import { TreeDraft } from './tree-draft.ts';
 import { resolvePath } from './tree.ts';
+import { OPAQUE, WHITEOUT } from './whiteout.ts';
 
-const WHITEOUT = '.wh.';
 /** Names with this prefix are AUFS metadata (`.wh..wh.plnk`, …), never files of the image. */
 const META_PREFIX = '.wh..wh.';
-const OPAQUE = '.wh..wh..opq';
 const EMPTY = Buffer.alloc(0);
 
 export interface ApplierOptions {

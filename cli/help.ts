@@ -11,16 +11,20 @@ Options:
                                   types: oci (dest=DIR with tar=false, else a tar file),
                                   docker (docker-archive tar for 'docker load'),
                                   local (the root filesystem in a directory),
-                                  tar (the root filesystem as a tar file)
+                                  tar (the root filesystem as a tar file),
+                                  image (name=REF[,push=true]: a name in the local store, pushed),
+                                  registry (name=REF: shorthand for type=image,push=true)
       --iidfile string            Write the image ID to the file
       --metadata-file string      Write build result metadata to the file (buildx's keys)
       --no-cache                  Do not use the build cache: run every step (the cache is still written)
       --no-cache-filter stringArray  Do not use the build cache for these stages (names or indexes)
       --oci-mediatypes bool       OCI media types (default true); false writes Docker schema2
       --platform string           Target platform (os/arch[/variant]; default: this machine's)
+      --progress string           auto, plain (a line per event, for CI logs), tty (a live status line) or quiet (default "auto")
       --pull                      Resolve base images against their registry even when the local store has them
   -q, --quiet                     Suppress the build output and print image ID on success
       --secret stringArray        Secret for RUN --mount=type=secret (format: "id=ID,src=FILE" or "id=ID,env=VAR")
+      --push                      Push every -t name to its registry (shorthand for --output=type=registry)
   -t, --tag stringArray           Name and optionally a tag (format: "name:tag")
       --target string             Set the target build stage to build
 

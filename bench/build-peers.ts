@@ -1,0 +1,276 @@
+/**
+ * What sections 6 and 7 share: a local registry standing in for Docker Hub
+ * with the offline base images, and three builders of one Dockerfile — kiln,
+ * buildah and Docker BuildKit — each able to empty its own store ("cold") and
+ * to build once, timed. A round builds cold, then again with nothing changed
+ * (the no-op rebuild), and checks that the rebuild was a cache hit (same
+ * image ID) and that the cold build pulled its bases from the registry.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureBaseImages } from '../spec/helpers/base-images.ts';
+import { type RunningRegistry, startRegistry } from '../spec/helpers/registry.ts';
+import { dockerRef, skopeoCopy } from '../spec/helpers/skopeo.ts';
+import { type Dockerd, DOCKER_CLI, resetDocker, startDockerd } from './dockerd.ts';
+import { type Contender, measureRounds, type Sample, scrub, timeCommand } from './measure.ts';
+import { renderTable, type Row, row, skippedRow } from './report.ts';
+import { type BenchEnv, shellLine } from './section.ts';
+import { summarize } from './stats.ts';
+
+/** What is built: `docker build -t tag -f dockerfile context`. */
+export interface BuildJob {
+  /** Scratch folder of the section (stores, daemon, id files go below it). */
+  dir: string;
+  tag: string;
+  dockerfile: string;
+  context: string;
+  /** Base images the Dockerfile names, pushed to the registry. */
+  bases: readonly ('busybox' | 'golang')[];
+}
+
+/** One builder of the job. */
+export interface Builder {
+  /** Sample-name prefix: `kiln`, `buildah`, `docker`. */
+  key: string;
+  /** Table label. */
+  label: string;
+  /** What one cold build of this builder starts from and does, for the notes. */
+  cold: string;
+  /** Empties the builder's store and cache (untimed). */
+  reset(): void;
+  /** One build, timed; the image ID goes to `iidFile`. */
+  build(iidFile: string): Sample;
+  /** The commands, for the report. */
+  commands: string[];
+}
+
+/** The registry, the builders that can run, and rows for those that cannot. */
+export interface BuildPeers {
+  registry: RunningRegistry;
+  builders: Builder[];
+  skipped: Row[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the registry (bases pushed), and dockerd when the `dockerd` peer
+ * was found; prepares kiln, buildah (when found) and BuildKit for `job`.
+ * Never fails for a missing peer (it becomes a skipped row); the caller must `stop()`.
+ */
+export async function startBuildPeers(env: BenchEnv, job: BuildJob): Promise<BuildPeers> {
+  mkdirSync(job.dir, { recursive: true });
+  const registry = await startRegistry({ mode: 'open' });
+  let dockerd: Dockerd | undefined;
+  try {
+    await pushBases(registry, job.bases);
+    const builders: Builder[] = [kilnBuilder(env, job, registry)];
+    const skipped: Row[] = [];
+    const buildah = env.peers.get('buildah');
+    if (buildah?.ok) builders.push(buildahBuilder(job, registry));
+    else skipped.push(skippedRow('buildah bud', buildah?.ok === false ? buildah.reason : 'not probed'));
+    const docker = env.peers.get('dockerd');
+    if (docker?.ok) {
+      const started = await startDockerd(join(job.dir, 'dockerd'), registry.host);
+      if (started.ok) {
+        dockerd = started.dockerd;
+        builders.push(dockerBuilder(job, dockerd));
+      } else skipped.push(skippedRow('docker build (BuildKit)', started.reason));
+    } else skipped.push(skippedRow('docker build (BuildKit)', docker?.ok === false ? docker.reason : 'not probed'));
+    return {
+      registry,
+      builders,
+      skipped,
+      stop: async () => {
+        await dockerd?.stop();
+        await registry.stop();
+      },
+    };
+  } catch (err) {
+    await dockerd?.stop();
+    await registry.stop();
+    throw err;
+  }
+}
+
+async function pushBases(registry: RunningRegistry, bases: readonly ('busybox' | 'golang')[]): Promise<void> {
+  const images = await ensureBaseImages();
+  for (const b of bases) {
+    const image = images[b];
+    for (const name of image.registryNames) {
+      const { digest } = await skopeoCopy(image.ociRef, dockerRef(registry, name), { registry });
+      if (digest !== image.manifestDigest) throw new Error(`pushing ${name}: the registry got ${digest}, not ${image.manifestDigest}`);
+    }
+  }
+}
+
+function kilnBuilder(env: BenchEnv, job: BuildJob, registry: RunningRegistry): Builder {
+  const home = join(job.dir, 'kiln-home');
+  const vars: NodeJS.ProcessEnv = { ...process.env, KILN_HOME: home, DOCKER_CONFIG: join(job.dir, 'kiln-docker-config'), KILN_REGISTRY_MIRRORS: '' };
+  delete vars.SOURCE_DATE_EPOCH;
+  const argv = (iid: string): string[] => [process.execPath, env.kilnCli, 'build', '-q', '--registry-mirror', `docker.io=${registry.url}`, '-t', job.tag, '--iidfile', iid, '-f', job.dockerfile, job.context];
+  const timeFile = join(job.dir, 'time.out');
+  return {
+    key: 'kiln',
+    label: '**kiln build**',
+    cold: 'kiln: an empty `KILN_HOME` (no local store, no build cache); pulls the bases, builds, and writes gzip-compressed layers into its store',
+    reset: () => scrub(home),
+    build: (iid) => timeCommand(argv(iid), { env: vars, timeFile }),
+    commands: [shellLine(argv('IIDFILE'), { KILN_HOME: home })],
+  };
+}
+
+function buildahBuilder(job: BuildJob, registry: RunningRegistry): Builder {
+  const root = join(job.dir, 'buildah-root');
+  const runroot = join(job.dir, 'buildah-runroot');
+  const conf = join(job.dir, 'buildah-conf');
+  mkdirSync(join(conf, 'docker'), { recursive: true });
+  mkdirSync(join(conf, 'tmp'), { recursive: true });
+  const registriesConf = join(conf, 'registries.conf');
+  const policy = join(conf, 'policy.json');
+  const authFile = join(conf, 'auth.json');
+  writeFileSync(authFile, '{"auths":{}}\n');
+  writeFileSync(join(conf, 'docker', 'config.json'), '{"auths":{}}\n');
+  writeFileSync(policy, '{"default":[{"type":"insecureAcceptAnything"}]}\n');
+  // Docker Hub is mirrored by the bench's registry; nothing else is reachable.
+  writeFileSync(registriesConf, [
+    'unqualified-search-registries = ["docker.io"]',
+    'short-name-mode = "permissive"',
+    '[[registry]]',
+    'prefix = "docker.io"',
+    'location = "docker.io"',
+    '[[registry.mirror]]',
+    `location = "${registry.host}"`,
+    'insecure = true',
+    '',
+  ].join('\n'));
+  const vars: NodeJS.ProcessEnv = { ...process.env, CONTAINERS_REGISTRIES_CONF: registriesConf, REGISTRY_AUTH_FILE: authFile, DOCKER_CONFIG: join(conf, 'docker'), TMPDIR: join(conf, 'tmp') };
+  const argv = (iid: string): string[] => [
+    'buildah', '--root', root, '--runroot', runroot, '--storage-driver', 'vfs',
+    'bud', '-q', '--isolation', 'chroot', '--layers', '--identity-label=false', '--format', 'docker', '--signature-policy', policy,
+    '-t', job.tag, '--iidfile', iid, '-f', job.dockerfile, job.context,
+  ];
+  const timeFile = join(job.dir, 'time.out');
+  return {
+    key: 'buildah',
+    label: 'buildah bud',
+    cold: 'buildah: empty `--root`/`--runroot` (vfs); pulls the bases, builds, and commits uncompressed layers into its store (it compresses only when pushing)',
+    reset: () => {
+      scrub(root, runroot);
+      mkdirSync(root);
+      mkdirSync(runroot);
+    },
+    build: (iid) => timeCommand(argv(iid), { env: vars, timeFile }),
+    commands: [shellLine(argv('IIDFILE'), { CONTAINERS_REGISTRIES_CONF: registriesConf })],
+  };
+}
+
+function dockerBuilder(job: BuildJob, d: Dockerd): Builder {
+  const argv = (iid: string): string[] => [DOCKER_CLI, 'build', '-q', '--network=none', '-t', job.tag, '--iidfile', iid, '-f', job.dockerfile, job.context];
+  const timeFile = join(job.dir, 'time.out');
+  return {
+    key: 'docker',
+    label: 'docker build (BuildKit)',
+    cold: 'BuildKit: dockerd already running (its start is not timed), after `docker builder prune -af` and removing every image (the bases too); pulls the bases through the registry mirror, receives the context, builds, and exports uncompressed layers into the vfs image store',
+    reset: () => {
+      resetDocker(d);
+      scrub();
+    },
+    build: (iid) => {
+      // The work happens in the daemon: add its CPU time and peak RSS to the CLI's.
+      const cpu0 = d.cpuMs();
+      d.resetPeakRss();
+      const s = timeCommand(argv(iid), { env: d.env, timeFile });
+      const daemonCpu = d.cpuMs() - cpu0;
+      const daemonRss = d.peakRssKiB();
+      return {
+        ms: s.ms,
+        ...(s.cpuMs !== undefined ? { cpuMs: s.cpuMs + daemonCpu } : {}),
+        ...(s.rssKiB !== undefined || daemonRss !== undefined ? { rssKiB: Math.max(s.rssKiB ?? 0, daemonRss ?? 0) } : {}),
+      };
+    },
+    commands: [
+      `${shellLine([DOCKER_CLI, 'builder', 'prune', '-af'], { DOCKER_HOST: d.env.DOCKER_HOST! })}   # untimed, before each cold build, then \`docker image rm -f\` of every image`,
+      shellLine(argv('IIDFILE'), { DOCKER_BUILDKIT: '1', DOCKER_HOST: d.env.DOCKER_HOST! }),
+    ],
+  };
+}
+
+const BLOB_GET = /"GET \/v2\/[^"]*\/blobs\/sha256:[0-9a-f]{64}[^"]*" 200 /g;
+
+/**
+ * The registry's successful blob GETs so far. Its log arrives through a pipe
+ * that only the event loop reads, and the timed builds block the loop
+ * (spawnSync): give it a moment to drain, until the count holds still for 100 ms.
+ */
+async function settledBlobGets(registry: RunningRegistry): Promise<number> {
+  const count = (): number => registry.logs().match(BLOB_GET)?.length ?? 0;
+  let last = -1;
+  for (let i = 0; i < 30; i++) {
+    const n = count();
+    if (n === last) return n;
+    last = n;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return last;
+}
+
+function readIid(file: string): string {
+  return readFileSync(file, 'utf8').trim();
+}
+
+/**
+ * Each builder becomes one contender whose run is a cold build (after an
+ * untimed reset and `sync`) and then the same build again: samples
+ * `KEY cold` and `KEY warm`. Throws when a cold build did not fetch any blob
+ * from the registry or a rebuild gave another image ID (not a cache hit).
+ */
+export async function measureColdWarm(env: BenchEnv, peers: BuildPeers, job: BuildJob, runs: number, warmup: number, what: string): Promise<Map<string, Sample[]>> {
+  const contenders: Contender[] = peers.builders.map((b) => ({
+    name: b.key,
+    before: () => b.reset(),
+    run: async () => {
+      const coldIid = join(job.dir, `${b.key}-cold.iid`);
+      const warmIid = join(job.dir, `${b.key}-warm.iid`);
+      const gets = await settledBlobGets(peers.registry);
+      const cold = b.build(coldIid);
+      if ((await settledBlobGets(peers.registry)) === gets) throw new Error(`${what}: the cold ${b.key} build fetched no blob from the registry: not cold`);
+      scrub();
+      const warm = b.build(warmIid);
+      if (readIid(coldIid) === '' || readIid(coldIid) !== readIid(warmIid)) throw new Error(`${what}: the ${b.key} rebuild gave image ${readIid(warmIid)}, the build before ${readIid(coldIid)}: not a cache hit`);
+      return { [`${b.key} cold`]: cold, [`${b.key} warm`]: warm };
+    },
+    after: () => scrub(),
+  }));
+  env.log(`${what}: ${contenders.length} builders × ${runs} runs${warmup > 0 ? ` (+${warmup} warm-up)` : ''}, cold build + no-op rebuild each`);
+  return measureRounds(contenders, { runs, warmup, onRound: (r, n) => env.log(`  round ${r + 1}/${n}`) });
+}
+
+/** The cold rows, then the rebuild rows, each compared with kiln's row of its kind. */
+export function coldWarmTable(title: string, peers: BuildPeers, samples: Map<string, Sample[]>, bytes?: number): string {
+  const rows: Row[] = [];
+  for (const [kind, label] of [['cold', 'cold'], ['warm', 'no-op rebuild']] as const) {
+    const kiln = samples.get(`kiln ${kind}`);
+    const kilnMs = kiln === undefined ? undefined : summarize(kiln.map((s) => s.ms)).median;
+    for (const b of peers.builders) {
+      const extra = { ...(bytes !== undefined ? { bytes } : {}), ...(b.key !== 'kiln' && kilnMs !== undefined ? { kilnMs } : {}) };
+      rows.push(row(`${b.label}, ${label}`, samples.get(`${b.key} ${kind}`), extra));
+    }
+    rows.push(...peers.skipped.map((s) => ({ ...s, label: `${s.label}, ${label}` })));
+  }
+  return renderTable({ title, rows, cpu: true, rss: true, mbps: bytes !== undefined });
+}
+
+/** The notes under a cold/warm table: what "cold" means per builder, and how the numbers were taken. */
+export function coldWarmNotes(peers: BuildPeers, warmup: number): string {
+  const docker = peers.builders.some((b) => b.key === 'docker');
+  const rounds = warmup === 0 ? 'no warm-up round' : `after ${warmup} untimed warm-up round${warmup > 1 ? 's' : ''}`;
+  return [
+    `kiln / this compares each row with the **kiln** row of the same kind (cold with cold, rebuild with rebuild). Every round (${rounds}) runs each builder twice in a row: cold, then the same build with nothing changed; the rebuild must give the same image ID (\`--iidfile\`), so it was a cache hit, and every cold build must have fetched blobs from the registry (checked in its access log). \`sync\` before each build, untimed.`,
+    '',
+    'What "cold" includes:',
+    ...peers.builders.map((b) => `- ${b.cold}.`),
+    '',
+    "kiln's CLI start (node + tsx transpiling, section 1) is part of every kiln row, and most of a kiln no-op rebuild.",
+    ...(docker ? ['', 'For docker, CPU and peak RSS are of the CLI plus the daemon: dockerd and its children, CPU from /proc/PID/stat (reaped children included), peak RSS the largest VmHWM after resetting it (`clear_refs`) before the build; dockerd alone sits at ~100 MiB idle.'] : []),
+  ].join('\n');
+}

@@ -74,7 +74,7 @@ export async function startBuildPeers(env: BenchEnv, job: BuildJob): Promise<Bui
       if (started.ok) {
         dockerd = started.dockerd;
         builders.push(dockerBuilder(job, dockerd));
-      } else skipped.push(skippedRow('docker build (BuildKit)', started.reason));
+      } else skipped.push(skippedRow('docker build (BuildKit)', started.reason.replaceAll('|', '\\|')));
     } else skipped.push(skippedRow('docker build (BuildKit)', docker?.ok === false ? docker.reason : 'not probed'));
     return {
       registry,

@@ -93,9 +93,11 @@ export async function startDockerd(dir: string, registryHost: string): Promise<D
     return stopping;
   };
   if (!(await waitReady(socket, proc))) {
-    const tail = proc.logs().trim().split('\n').filter((l) => /level=(error|fatal)|failed|Error/i.test(l)).slice(-2).join(' / ');
+    const exited = proc.exited();
+    const last = proc.logs().trim().split('\n').filter((l) => /level=(error|fatal)|failed to start/i.test(l)).pop() ?? '';
     await stop();
-    return { ok: false, reason: `dockerd did not become ready in ${READY_TIMEOUT_MS / 1000} s${tail === '' ? '' : `: ${tail.slice(0, 300)}`}` };
+    const what = exited ? 'dockerd exited at start' : `dockerd did not become ready in ${READY_TIMEOUT_MS / 1000} s`;
+    return { ok: false, reason: `${what}${last === '' ? '' : `: ${last.slice(0, 300)}`}` };
   }
   const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_BUILDKIT: '1', DOCKER_CONFIG: dockerConfig };
   delete env.DOCKER_CONTEXT;

@@ -77,6 +77,19 @@ test('--push without a name fails before building; an unreachable registry fails
   assertOneError(down, /^ERROR: REGISTRY_UNREACHABLE: /, new RegExp(gone.replace(/[.:]/g, '\\$&')));
 });
 
+test('a registry that refuses the push (no credentials) fails the build with one clear error; no tag appears there', async () => {
+  const locked = await startRegistry({ mode: 'basic' });
+  try {
+    const u = newUser(tmp.dir);
+    const r = await kiln(['build', '--push', '-t', `${locked.host}/app/locked:1`, ctx], u.env);
+    assertOneError(r, /^ERROR: UNAUTHORIZED: /, new RegExp(`${locked.host.replace(/[.:]/g, '\\$&')}/app/locked`));
+    const tags = await fetch(`${locked.url}/v2/app/locked/tags/list`, { headers: { authorization: `Basic ${Buffer.from('alice:alice-secret').toString('base64')}` } });
+    assert.equal(tags.status, 404, 'the repository has no tag');
+  } finally {
+    await locked.stop();
+  }
+});
+
 test('--progress: quiet prints the image ID only; plain prints steps; a bad mode is a usage error', async () => {
   const u = newUser(tmp.dir);
   const quiet = await kilnOk(['build', '--progress=quiet', ctx], u.env);

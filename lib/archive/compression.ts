@@ -1,7 +1,8 @@
-import { PassThrough, Readable, type Transform, pipeline } from 'node:stream';
+import { type Duplex, PassThrough, Readable, type Transform, pipeline } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { KilnError } from '../errors.ts';
 import { ArchiveError } from './archive-error.ts';
+import { zstdProcess } from './zstd-process.ts';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -33,8 +34,12 @@ export function gzipStream(level = 6): Transform {
   return zlib.createGzip({ level, chunkSize: CHUNK });
 }
 
-/** A compressor for `kind`; `none` is a pass-through. Throws ZSTD_UNSUPPORTED on a Node without zstd. */
-export function compressStream(kind: Compression, level?: number): Transform {
+/**
+ * A compressor for `kind`; `none` is a pass-through. zstd comes from
+ * node:zlib where Node.js has it, else from the `zstd` program (see
+ * {@link zstdProcess}: ZSTD_UNSUPPORTED when it is missing too).
+ */
+export function compressStream(kind: Compression, level?: number): Duplex {
   switch (kind) {
     case 'gzip':
       return gzipStream(level);
@@ -43,20 +48,14 @@ export function compressStream(kind: Compression, level?: number): Transform {
     case 'zstd': {
       const create = zstdZlib.createZstdCompress;
       const key = zstdZlib.constants.ZSTD_c_compressionLevel;
-      if (create === undefined || key === undefined) throw zstdUnsupported('compress');
-      return create({ chunkSize: CHUNK, params: { [key]: level ?? ZSTD_DEFAULT_LEVEL } });
+      const lvl = level ?? ZSTD_DEFAULT_LEVEL;
+      if (create === undefined || key === undefined) return zstdProcess(lvl > 19 ? ['--ultra', `-${lvl}`] : [`-${lvl}`]);
+      return create({ chunkSize: CHUNK, params: { [key]: lvl } });
     }
   }
 }
 
-function zstdUnsupported(what: string): ArchiveError {
-  return new ArchiveError(
-    'ZSTD_UNSUPPORTED',
-    `cannot ${what} zstd: this Node.js ${process.version} has no zstd in node:zlib (Node.js 22.15 or later has)`,
-  );
-}
-
-function decompressor(kind: Compression): Transform {
+function decompressor(kind: Compression): Duplex {
   switch (kind) {
     case 'gzip':
       return zlib.createGunzip({ chunkSize: CHUNK });
@@ -64,7 +63,7 @@ function decompressor(kind: Compression): Transform {
       return new PassThrough();
     case 'zstd': {
       const create = zstdZlib.createZstdDecompress;
-      if (create === undefined) throw zstdUnsupported('decompress');
+      if (create === undefined) return zstdProcess(['-d']);
       return create({ chunkSize: CHUNK });
     }
   }

@@ -75,11 +75,7 @@ describe('packLayer', () => {
     assert.equal((await uncompressed).size, tar.length);
   });
 
-  it('zstd: compresses when node:zlib has zstd, else throws ZSTD_UNSUPPORTED at once', async () => {
-    if (!hasZstd) {
-      assert.throws(() => packLayer(entries(), { compression: 'zstd' }), (err: unknown) => err instanceof ArchiveError && err.code === 'ZSTD_UNSUPPORTED');
-      return;
-    }
+  it('zstd: the diffID is that of what the zstd program decompresses', async () => {
     const { stream, uncompressed } = packLayer(entries(), { compression: 'zstd' });
     const blob = await collect(stream);
     assert.equal((await uncompressed).diffId, `sha256:${shell(blob, 'zstd -dc < "$1" | sha256sum').split(' ')[0]}`);

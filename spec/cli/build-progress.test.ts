@@ -2,20 +2,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BuildDisplay } from '../../cli/build-progress.ts';
+import type { Digest } from '../../lib/digest/index.ts';
 import type { BuildProgress } from '../../lib/index.ts';
 
 const LOC = { file: 'Dockerfile', line: 2 };
 const EVENTS: BuildProgress[] = [
   { kind: 'step', id: 1, stage: 0, stageName: 'builder', step: 1, total: 2, text: 'COPY app.go .', location: LOC },
-  { kind: 'transfer', ref: 'docker.io/library/golang:1.9-alpine', event: { kind: 'blob-start', digest: `sha256:${'a'.repeat(64)}`, size: 3_400_000, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' } },
-  { kind: 'transfer', ref: 'docker.io/library/golang:1.9-alpine', event: { kind: 'blob-progress', digest: `sha256:${'a'.repeat(64)}`, bytes: 1_000_000, size: 3_400_000 } },
-  { kind: 'transfer', ref: 'docker.io/library/golang:1.9-alpine', event: { kind: 'blob-done', digest: `sha256:${'a'.repeat(64)}`, size: 3_400_000, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', outcome: 'downloaded' } },
+  { kind: 'transfer', ref: 'docker.io/library/golang:1.9-alpine', event: { kind: 'blob-start', digest: `sha256:${'a'.repeat(64)}` as Digest, size: 3_400_000, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' } },
+  { kind: 'transfer', ref: 'docker.io/library/golang:1.9-alpine', event: { kind: 'blob-progress', digest: `sha256:${'a'.repeat(64)}` as Digest, bytes: 1_000_000, size: 3_400_000 } },
+  { kind: 'transfer', ref: 'docker.io/library/golang:1.9-alpine', event: { kind: 'blob-done', digest: `sha256:${'a'.repeat(64)}` as Digest, size: 3_400_000, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', outcome: 'downloaded' } },
   { kind: 'output', stage: 0, data: Buffer.from('compiling\n') },
   { kind: 'step-done', id: 1, seconds: 0.21, cached: false },
   { kind: 'step', id: 2, stage: 0, stageName: 'builder', step: 2, total: 2, text: 'RUN go build\n  -o app .', location: LOC },
   { kind: 'step-done', id: 2, seconds: 0, cached: true },
-  { kind: 'transfer', ref: 'reg/app:1', event: { kind: 'blob-done', digest: `sha256:${'b'.repeat(64)}`, size: 1200, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', outcome: 'mounted' } },
-  { kind: 'pushed', ref: 'reg/app:1', digest: `sha256:${'c'.repeat(64)}`, size: 500 },
+  { kind: 'transfer', ref: 'reg/app:1', event: { kind: 'blob-done', digest: `sha256:${'b'.repeat(64)}` as Digest, size: 1200, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', outcome: 'mounted' } },
+  { kind: 'pushed', ref: 'reg/app:1', digest: `sha256:${'c'.repeat(64)}` as Digest, size: 500 },
 ];
 
 const PLAIN = [

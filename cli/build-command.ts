@@ -22,6 +22,9 @@ const SPECS = [
   { name: 'secret', value: true, repeat: true },
   { name: 'platform', value: true },
   { name: 'push' },
+  { name: 'compression', value: true },
+  { name: 'compression-level', value: true },
+  { name: 'reproducible' },
   { name: 'progress', value: true },
   ...REGISTRY_SPECS,
 ];
@@ -38,7 +41,10 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
     } else buildArgs[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
   const epochText = buildArgs.SOURCE_DATE_EPOCH ?? io.env.SOURCE_DATE_EPOCH;
-  const epoch = epochText === undefined || epochText === '' ? undefined : parseEpoch(epochText);
+  const given = epochText === undefined || epochText === '' ? undefined : parseEpoch(epochText);
+  // --reproducible: an epoch of 0 unless one is set
+  const epoch = given ?? (args.flags.has('reproducible') ? 0 : undefined);
+  const { compression, compressionLevel } = compressionFlags(args.values.get('compression')?.[0], args.values.get('compression-level')?.[0]);
   const mode = args.flags.has('quiet') ? 'quiet' : progressMode(args.values.get('progress')?.[0], process.stderr.isTTY === true);
   const quiet = mode === 'quiet';
   const outputs = (args.values.get('output') ?? []).map(parseOutput);
@@ -64,6 +70,8 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
     home,
     ...(epoch !== undefined ? { epoch } : {}),
     format: ociText === 'true' ? 'oci' : 'docker',
+    compression,
+    ...(compressionLevel !== undefined ? { compressionLevel } : {}),
     onEvent: quiet ? undefined : display.onEvent,
   }).finally(() => {
     display.finish();
@@ -125,6 +133,19 @@ function parseSecrets(specs: readonly string[], io: Io): Map<string, Buffer> {
     } else if (envName !== undefined && io.env[envName] !== undefined) out.set(id, Buffer.from(io.env[envName]!, 'utf8'));
   }
   return out;
+}
+
+/** `--compression=gzip|zstd|uncompressed` (buildx's words) and `--compression-level` (gzip 0–9, zstd 1–22). */
+function compressionFlags(kind: string | undefined, level: string | undefined): { compression: 'gzip' | 'zstd' | 'none'; compressionLevel: number | undefined } {
+  const compression = kind === undefined || kind === 'gzip' ? 'gzip' : kind === 'zstd' ? 'zstd' : kind === 'uncompressed' ? 'none' : undefined;
+  if (compression === undefined) throw new UsageError(`invalid --compression ${JSON.stringify(kind)}: gzip, zstd or uncompressed`);
+  if (level === undefined) return { compression, compressionLevel: undefined };
+  const n = /^\d+$/.test(level) ? Number(level) : NaN;
+  const [lo, hi] = compression === 'zstd' ? [1, 22] : [0, 9];
+  if (compression === 'none' || !(n >= lo && n <= hi)) {
+    throw new UsageError(compression === 'none' ? '--compression-level needs gzip or zstd compression' : `invalid --compression-level ${JSON.stringify(level)} for ${compression}: ${lo} to ${hi}`);
+  }
+  return { compression, compressionLevel: n };
 }
 
 function parseEpoch(s: string): number {

@@ -6,6 +6,8 @@ Start a build
 
 Options:
       --build-arg stringArray     Set build-time variables
+      --compression string        Layer compression: gzip (default), zstd or uncompressed
+      --compression-level int     gzip 0-9 (default 6), zstd 1-22 (default 3)
   -f, --file string               Name of the Dockerfile (default: "PATH/Dockerfile")
   -o, --output stringArray        Output destination (format: "type=local,dest=path")
                                   types: oci (dest=DIR with tar=false, else a tar file),
@@ -22,6 +24,7 @@ Options:
       --platform string           Target platform (os/arch[/variant]; default: this machine's)
       --progress string           auto, plain (a line per event, for CI logs), tty (a live status line) or quiet (default "auto")
       --pull                      Resolve base images against their registry even when the local store has them
+      --reproducible              SOURCE_DATE_EPOCH=0 unless an epoch is set
   -q, --quiet                     Suppress the build output and print image ID on success
       --secret stringArray        Secret for RUN --mount=type=secret (format: "id=ID,src=FILE" or "id=ID,env=VAR")
       --push                      Push every -t name to its registry (shorthand for --output=type=registry)

@@ -121,7 +121,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       epoch: opts.epoch,
       format,
       compression: opts.compression ?? 'gzip',
-      compressionLevel: opts.compressionLevel ?? 6,
+      compressionLevel: opts.compressionLevel ?? (opts.compression === 'zstd' ? 3 : 6),
       emit,
       spill,
       resolver: baseResolver(store, opts),

@@ -1,5 +1,5 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { build, formatRef, KilnError, type OutputSpec } from '../lib/index.ts';
+import { build, type BuildOptions, checkReproducible, formatRef, KilnError, type OutputSpec } from '../lib/index.ts';
 import { parseArgs, parseCsvOption, UsageError } from './args.ts';
 import { BuildDisplay } from './build-progress.ts';
 import { progressMode } from './progress.ts';
@@ -25,6 +25,7 @@ const SPECS = [
   { name: 'compression', value: true },
   { name: 'compression-level', value: true },
   { name: 'reproducible' },
+  { name: 'check-reproducible' },
   { name: 'progress', value: true },
   ...REGISTRY_SPECS,
 ];
@@ -54,7 +55,12 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
   const started = Date.now();
   const registry = registryClient(args, io);
   const display = new BuildDisplay(mode, io.err);
-  const result = await build({
+  const check = args.flags.has('check-reproducible');
+  if (check && (outputs.length > 0 || args.values.has('tag') || args.values.has('iidfile') || args.values.has('metadata-file'))) {
+    await registry.close();
+    throw new UsageError('--check-reproducible builds into temporary stores only: it takes no -t, -o, --push, --iidfile or --metadata-file');
+  }
+  const options: BuildOptions = {
     registry,
     pull: args.flags.has('pull'),
     noCache: args.flags.has('no-cache'),
@@ -73,10 +79,21 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
     compression,
     ...(compressionLevel !== undefined ? { compressionLevel } : {}),
     onEvent: quiet ? undefined : display.onEvent,
-  }).finally(() => {
+  };
+  const done = (): Promise<void> => {
     display.finish();
     return registry.close();
-  });
+  };
+  if (check) {
+    const report = await checkReproducible(options).finally(done);
+    if (report.difference !== undefined) {
+      throw new KilnError('NOT_REPRODUCIBLE', `two builds of the same inputs differ (${report.digests[0]} vs ${report.digests[1]}): ${report.difference}`);
+    }
+    if (quiet) io.out(`${report.digests[0]}\n`);
+    else io.err(`reproducible: both builds gave ${report.digests[0]}\n`);
+    return 0;
+  }
+  const result = await build(options).finally(done);
   const iidfile = args.values.get('iidfile')?.[0];
   if (iidfile !== undefined) writeSmallFile(iidfile, result.image.configDescriptor.digest);
   const metadataFile = args.values.get('metadata-file')?.[0];

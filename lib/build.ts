@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BuildError } from './build/build-error.ts';
+import { checkReproducible as checkTwice, type ReproducibilityReport } from './build/check-reproducible.ts';
 import { sandboxRunners } from './build/sandbox-runners.ts';
 import { checkDirectiveOf, dumpAst, IgnoreMatcher, lintDockerfile, type LintWarning, lintViolationMessage, parseDockerfile, readDockerignore, ShellLexer, toInstructions } from './dockerfile/index.ts';
 import { type BuildEvent, executeBuild, type Expander, type ImageResolver, pruneCache } from './executor/index.ts';
@@ -23,6 +24,7 @@ export type { BuildEvent } from './executor/index.ts';
 
 export { BuildError } from './build/build-error.ts';
 export { copyFromImage, runImage } from './build/image-commands.ts';
+export type { ReproducibilityReport } from './build/check-reproducible.ts';
 
 /** Where a build's result goes (buildx `-o` words). */
 export type OutputSpec =
@@ -75,6 +77,8 @@ export interface BuildOptions {
   noCache?: boolean;
   /** Run every step of these stages (names or indexes; `--no-cache-filter`). */
   noCacheFilter?: readonly string[];
+  /** Other local stores (folders like `home`) where base images are looked for, read-only, after `home`'s. */
+  baseStores?: readonly string[];
 }
 
 export interface BuildResult {
@@ -141,6 +145,17 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   }
 }
 
+/**
+ * `kiln build --check-reproducible`: builds twice in fresh temporary stores
+ * (no cache; base images from `opts.home` or the registry) under another
+ * umask, time zone, locale, checkout path and file mtimes, with the given
+ * epoch or 0, and compares; see {@link ReproducibilityReport}. Tags and
+ * outputs are ignored: nothing is written but to temporary folders.
+ */
+export function checkReproducible(opts: BuildOptions): Promise<ReproducibilityReport> {
+  return checkTwice({ ...opts, tags: [], outputs: [] }, build);
+}
+
 /** What {@link prune} removed. */
 export interface PruneResult {
   /** Build cache entries removed. */
@@ -186,10 +201,14 @@ function baseResolver(store: LocalStore, opts: BuildOptions): ImageResolver {
       return storeResolver({ client, home: opts.home, onEvent }).resolve(ref, platform, signal);
     },
   };
+  const stores = [store, ...(opts.baseStores ?? []).map((dir) => new LocalStore(dir))];
   const local = async (ref: ImageRef, platform: Platform) => {
-    const image = await store.resolve(formatRef(ref));
-    const c = image?.config;
-    return c && c.os === platform.os && c.architecture === platform.architecture ? image : undefined;
+    for (const s of stores) {
+      const image = await s.resolve(formatRef(ref));
+      const c = image?.config;
+      if (c && c.os === platform.os && c.architecture === platform.architecture) return image;
+    }
+    return undefined;
   };
   return {
     resolve: async (ref, platform, signal) => {

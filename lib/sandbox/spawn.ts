@@ -21,13 +21,16 @@ export interface SpawnResult {
   aborted: boolean;
 }
 
+/** The umask RUN commands get: runc's (and so Docker's and BuildKit's) default. */
+const CONTAINER_UMASK = 0o022;
+
 /** Most bytes of output kept for an error message. */
 const TAIL_BYTES = 4096;
 const TAIL_LINES = 20;
 
 /**
  * Runs the sandbox process in its own process group (so an abort kills
- * everything it started), stdin from /dev/null, streaming stdout and stderr
+ * everything it started), with umask 0022, stdin from /dev/null, streaming stdout and stderr
  * to the callbacks and keeping their last lines. Resolves when the process
  * has exited and its output is drained.
  */
@@ -35,7 +38,14 @@ export function spawnSandbox(input: SpawnInput): Promise<SpawnResult> {
   return new Promise((resolve, reject) => {
     const stdio: ('ignore' | 'pipe')[] = ['ignore', 'pipe', 'pipe'];
     if (input.blockUserns) stdio.push('pipe', 'pipe');
-    const child = spawn(input.command, input.args, { env: input.env, stdio, detached: true });
+    // As runc: the command runs with umask 0022, whatever kiln's own (the child inherits it at fork).
+    const umask = process.umask(CONTAINER_UMASK);
+    let child;
+    try {
+      child = spawn(input.command, input.args, { env: input.env, stdio, detached: true });
+    } finally {
+      process.umask(umask);
+    }
     let tail = Buffer.alloc(0);
     let aborted = false;
     const keep = (chunk: Buffer): void => {

@@ -6,6 +6,7 @@ Start a build
 
 Options:
       --build-arg stringArray     Set build-time variables
+      --check-reproducible        Build twice in temporary stores (another umask, TZ, locale, path, mtimes) and compare every digest
       --compression string        Layer compression: gzip (default), zstd or uncompressed
       --compression-level int     gzip 0-9 (default 6), zstd 1-22 (default 3)
   -f, --file string               Name of the Dockerfile (default: "PATH/Dockerfile")

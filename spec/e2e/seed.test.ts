@@ -63,4 +63,28 @@ describe('the seed: go/helloworld three ways', () => {
     const inspect = JSON.parse(kiln(['inspect', 'go/helloworld:builder']).stdout);
     assert.equal(inspect.config.WorkingDir, '/go/src/github.com/go/helloworld');
   });
+
+  test('reproducible: with SOURCE_DATE_EPOCH, two builds under another umask, TZ, locale, path and mtimes give one digest', () => {
+    const r = runKiln(['build', '-q', '--check-reproducible', '.'], { env: { KILN_HOME: home, SOURCE_DATE_EPOCH: '1700000000' }, cwd: seed, umask: '077' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^sha256:[0-9a-f]{64}\n$/);
+  });
+
+  test('the base image\'s layers are passed through byte for byte (sha256sum of the exported blobs)', () => {
+    const layout = (name: string): { dir: string; layers: string[] } => {
+      const dir = join(tmp.dir, `${name.replace(/[/:]/g, '-')}.oci`);
+      kiln(['copy', name, `oci:${dir}`]);
+      const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+      const manifest = JSON.parse(readFileSync(join(dir, 'blobs', 'sha256', index.manifests[0]!.digest.slice(7)), 'utf8')) as { layers: { digest: string }[] };
+      return { dir, layers: manifest.layers.map((l) => l.digest) };
+    };
+    const base = layout('alpine:latest');
+    const app = layout('go/helloworld:3');
+    assert.ok(base.layers.length >= 1 && app.layers.length > base.layers.length);
+    for (const [i, digest] of base.layers.entries()) {
+      assert.equal(app.layers[i], digest, `layer ${i}`);
+      const sum = spawnSync('sha256sum', [join(app.dir, 'blobs', 'sha256', digest.slice(7))], { encoding: 'utf8' }).stdout.split(' ')[0];
+      assert.equal(`sha256:${sum}`, digest, `layer ${i}: the blob's bytes hash to the base's digest`);
+    }
+  });
 });

@@ -1,4 +1,4 @@
-import { type Readable, Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { DigestError, VerifyingStream } from '../digest/index.ts';
 import type { Descriptor } from '../oci/index.ts';
 import type { Endpoint } from './endpoint.ts';
@@ -164,20 +164,38 @@ async function putMonolithic(up: Upload, location: URL): Promise<void> {
   }
 }
 
-/** PATCH chunks with Content-Range, then PUT ?digest= with no body. */
+/**
+ * PATCH chunks with Content-Range, then PUT ?digest= with no body. Each
+ * chunk streams from the source as it is sent (nothing is held but the
+ * streams' own buffers): a chunk cannot be sent twice, so a registry that
+ * asks to authenticate again in the middle restarts the whole upload (as a
+ * retryable failure) instead.
+ */
 async function putChunked(up: Upload, location: URL, chunkSize: number): Promise<void> {
   const verifier = new VerifyingStream({ digest: up.desc.digest, size: up.desc.size });
   const src = await up.open();
   src.on('error', (e) => verifier.destroy(e));
+  const reader = new ChunkReader(src.pipe(verifier));
   let url = location;
   let offset = 0;
   try {
-    for await (const chunk of rechunk(src.pipe(verifier), chunkSize)) {
+    while (offset < up.desc.size) {
+      const length = Math.min(chunkSize, up.desc.size - offset);
+      let sent = false;
+      const body = (): Readable => {
+        if (sent) {
+          return Readable.from((async function* () {
+            throw new RegistryError('REGISTRY_UNAVAILABLE', `push of ${describeContext(up.ctx)}: the registry asked for credentials again in the middle of an upload; starting over`, { ...up.ctx, status: 503 });
+          })());
+        }
+        sent = true;
+        return Readable.from(reader.take(length), { objectMode: false });
+      };
       const res = await up.requester.send(up.ep, {
         method: 'PATCH',
         target: url,
-        headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${offset + chunk.length - 1}`, 'content-length': String(chunk.length) },
-        body: chunk,
+        headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${offset + length - 1}`, 'content-length': String(length) },
+        body,
         scopes: up.scopes,
         ctx: up.ctx,
         action: 'push of',
@@ -188,9 +206,10 @@ async function putChunked(up: Upload, location: URL, chunkSize: number): Promise
       await res.body.dump().catch(() => {});
       const next = header(res, 'location');
       if (next !== undefined && next !== '') url = new URL(next, res.url);
-      offset += chunk.length;
+      offset += length;
       up.opts.onProgress?.(offset);
     }
+    await reader.end();
   } catch (err) {
     src.destroy();
     throw asContentError(err, verifier, up);
@@ -209,26 +228,44 @@ async function putChunked(up: Upload, location: URL, chunkSize: number): Promise
   checkAnswer(res, up);
 }
 
-/** Regroups a byte stream into buffers of exactly `size` bytes (the last one shorter). */
-export async function* rechunk(src: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
-  let have = 0;
-  for await (const piece of src) {
-    let rest = piece;
-    while (have + rest.length >= size) {
-      const take = size - have;
-      parts.push(rest.subarray(0, take));
-      yield Buffer.concat(parts);
-      parts = [];
-      have = 0;
-      rest = rest.subarray(take);
-    }
-    if (rest.length > 0) {
-      parts.push(rest);
-      have += rest.length;
+/** Reads a byte stream in consecutive runs of a given length, without copying. */
+export class ChunkReader {
+  readonly #it: AsyncIterator<Buffer>;
+  #left: Buffer | undefined;
+
+  /** `src` may fail before its first read (a verifier that saw it all): the failure waits on the stream for `take`. */
+  constructor(src: Readable) {
+    src.on('error', () => {});
+    this.#it = src[Symbol.asyncIterator]();
+  }
+
+  /** The next `length` bytes, as the pieces they came in (split at the boundary). Fails if the stream ends first. */
+  async *take(length: number): AsyncGenerator<Buffer> {
+    let need = length;
+    while (need > 0) {
+      let piece = this.#left;
+      this.#left = undefined;
+      if (piece === undefined) {
+        const r = await this.#it.next();
+        if (r.done === true) throw new Error(`the content ended ${need} bytes short of its descriptor's size`);
+        piece = r.value;
+      }
+      if (piece.length > need) {
+        this.#left = piece.subarray(need);
+        piece = piece.subarray(0, need);
+      }
+      need -= piece.length;
+      if (piece.length > 0) yield piece;
     }
   }
-  if (have > 0) yield Buffer.concat(parts);
+
+  /** Reads to the end (so that a verifying source checks its digest); fails if bytes are left. */
+  async end(): Promise<void> {
+    let extra = this.#left?.length ?? 0;
+    this.#left = undefined;
+    for (let r = await this.#it.next(); r.done !== true; r = await this.#it.next()) extra += r.value.length;
+    if (extra > 0) throw new Error(`the content is ${extra} bytes longer than its descriptor's size`);
+  }
 }
 
 function checkAnswer(res: HttpResponse, up: Upload): void {

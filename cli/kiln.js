@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// The `kiln` command. kiln is TypeScript run through tsx's loader in
-// transpile-only mode: no type-checking at start (that is `make check`).
-import { register } from 'tsx/esm/api';
+// The `kiln` command: cli/main.ts, loaded as cli/load-main.js says (a
+// bundle made on first run, else tsx's loader; transpile-only either way:
+// type-checking is `make check`).
+import { loadMain } from './load-main.js';
 
-register();
-const { main } = await import('./main.ts');
+const main = await loadMain();
 process.exitCode = await main(process.argv.slice(2));

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
 import { type RegistryContext, RegistryError, describeContext } from './registry-error.ts';
 import type { HostPolicy } from './host-policy.ts';
 import { safeUrl } from './redact.ts';
@@ -29,6 +29,13 @@ export interface HttpRequest {
 }
 
 export type ResponseBody = Dispatcher.ResponseData['body'];
+
+let undici: Promise<typeof import('undici')> | undefined;
+/** undici, loaded on the first request: importing it costs ~0.1 s of start-up that commands without network (a cached rebuild) should not pay. */
+function loadUndici(): Promise<typeof import('undici')> {
+  undici ??= import('undici');
+  return undici;
+}
 
 export interface HttpResponse {
   status: number;
@@ -96,7 +103,7 @@ export class HttpTransport {
 
   async #dispatch(req: HttpRequest, url: URL, headers: Record<string, string>, ctx: RegistryContext): Promise<HttpResponse> {
     try {
-      const res = await this.#pool(url).request({
+      const res = await (await this.#pool(url)).request({
         method: req.method,
         path: `${url.pathname}${url.search}`,
         headers,
@@ -110,9 +117,12 @@ export class HttpTransport {
     }
   }
 
-  #pool(url: URL): Pool {
+  async #pool(url: URL): Promise<Pool> {
     let pool = this.#pools.get(url.origin);
     if (pool === undefined) {
+      const { Pool } = await loadUndici();
+      pool = this.#pools.get(url.origin); // another request may have made it meanwhile
+      if (pool !== undefined) return pool;
       const { timeouts, ca, policy, connectionsPerOrigin } = this.opts;
       const tls = url.protocol === 'https:' ? { ca, rejectUnauthorized: !policy.isInsecure(url.host) } : {};
       pool = new Pool(url.origin, {

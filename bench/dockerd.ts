@@ -1,7 +1,7 @@
 /**
  * A private Docker daemon (Debian's docker.io 20.10, BuildKit built in) for
  * the build sections: its own data-root, exec-root, pidfile and socket under
- * a folder of the bench's scratch space, the vfs storage driver, no
+ * the folder it is given, the vfs storage driver, no
  * networking of its own, and the bench's local registry as Docker Hub's
  * mirror (see /work/shared/ENVIRONMENT.md). Stopped by its PID: by `stop()`,
  * by {@link stopDockerdsSync} from run.ts's cleanup (SIGINT), or, should the

@@ -1,4 +1,4 @@
-import { readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ContentStore } from '../content/index.ts';
 import type { Digest } from '../digest/index.ts';
@@ -6,6 +6,7 @@ import { type Image, MAX_JSON_BLOB, imageFromStore, uncompressedSizeOf } from '.
 import { type Descriptor, type Index, MediaType, canonicalJsonBytes, parseIndex, parseManifest } from '../oci/index.ts';
 import { type ImageRef, formatRef, parseRef } from '../ref/index.ts';
 import { copyImageBlobs } from './copy-image-blobs.ts';
+import { withFileLock } from './file-lock.ts';
 import { CREATED, REF_NAME, indexEntry } from './layout-index.ts';
 import { LAYOUT_HEADER, replaceFile } from './oci-layout.ts';
 import { TransportError } from './transport-error.ts';
@@ -38,9 +39,10 @@ export interface LocalImageSummary {
  * image stays listed without a name (dangling) until removed.
  *
  * Writes put blobs first and then replace index.json atomically; every
- * index change is one read-modify-write in `#updateIndex` (the place a
- * cross-process lock goes). Blobs are only deleted by garbage collection
- * ({@link removeBlobsExcept}, for `kiln prune`).
+ * index change is one read-modify-write in `#updateIndex`, under a lock
+ * file shared with other kiln processes (`index.json.lock`). Blobs are
+ * only deleted by garbage collection ({@link removeBlobsExcept}, for
+ * `kiln prune`).
  */
 export class LocalStore {
   readonly root: string;
@@ -230,10 +232,14 @@ export class LocalStore {
   }
 
   /** The one read-modify-write of index.json: read, change, replace atomically. */
+  /** One read-modify-write of index.json, under the store's lock (other kiln processes wait). */
   async #updateIndex(change: (manifests: Descriptor[]) => Descriptor[]): Promise<void> {
-    const index = await this.readIndex();
-    const next: Index = { ...index, schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: change([...index.manifests]) };
-    await replaceFile(join(this.root, 'index.json'), canonicalJsonBytes(next));
+    await mkdir(this.root, { recursive: true });
+    await withFileLock(join(this.root, 'index.json.lock'), async () => {
+      const index = await this.readIndex();
+      const next: Index = { ...index, schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: change([...index.manifests]) };
+      await replaceFile(join(this.root, 'index.json'), canonicalJsonBytes(next));
+    });
   }
 
   async #ensureLayout(): Promise<void> {

@@ -65,6 +65,12 @@ function version(): string {
 export async function main(argv: readonly string[], io: Io = defaultIo): Promise<number> {
   const [cmd, ...rest] = argv;
   const wantsHelp = rest.includes('--help') || rest.includes('-h');
+  // The store this command uses, after removing what killed runs left in it.
+  const home = async (): Promise<string> => {
+    const dir = kilnHome(io.env);
+    (await import('../lib/index.ts')).sweepHome(dir);
+    return dir;
+  };
   try {
     switch (cmd) {
       case undefined:
@@ -81,28 +87,28 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
       case 'build':
         if (wantsHelp) return help(io, BUILD_HELP);
         if (needsUserNamespace(io)) return await reexecRootless(argv, io);
-        return await (await import('./build-command.ts')).buildCommand(rest, io, kilnHome(io.env));
+        return await (await import('./build-command.ts')).buildCommand(rest, io, await home());
       case 'images':
         if (wantsHelp) return help(io, IMAGES_HELP);
-        return await (await import('./image-commands.ts')).imagesCommand(rest, io, kilnHome(io.env));
+        return await (await import('./image-commands.ts')).imagesCommand(rest, io, await home());
       case 'inspect':
         if (wantsHelp) return help(io, INSPECT_HELP);
-        return await (await import('./image-commands.ts')).inspectCommand(rest, io, kilnHome(io.env));
+        return await (await import('./image-commands.ts')).inspectCommand(rest, io, await home());
       case 'rmi':
         if (wantsHelp) return help(io, RMI_HELP);
-        return await (await import('./cache-commands.ts')).rmiCommand(rest, io, kilnHome(io.env));
+        return await (await import('./cache-commands.ts')).rmiCommand(rest, io, await home());
       case 'prune':
         if (wantsHelp) return help(io, PRUNE_HELP);
-        return await (await import('./cache-commands.ts')).pruneCommand(rest, io, kilnHome(io.env));
+        return await (await import('./cache-commands.ts')).pruneCommand(rest, io, await home());
       case 'pull':
         if (wantsHelp) return help(io, PULL_HELP);
-        return await (await import('./registry-commands.ts')).pullCommand(rest, io, kilnHome(io.env));
+        return await (await import('./registry-commands.ts')).pullCommand(rest, io, await home());
       case 'push':
         if (wantsHelp) return help(io, PUSH_HELP);
-        return await (await import('./registry-commands.ts')).pushCommand(rest, io, kilnHome(io.env));
+        return await (await import('./registry-commands.ts')).pushCommand(rest, io, await home());
       case 'copy':
         if (wantsHelp) return help(io, COPY_HELP);
-        return await (await import('./registry-commands.ts')).copyCommand(rest, io, kilnHome(io.env));
+        return await (await import('./registry-commands.ts')).copyCommand(rest, io, await home());
       case 'login':
         if (wantsHelp) return help(io, LOGIN_HELP);
         return await (await import('./login-commands.ts')).loginCommand(rest, io);
@@ -118,13 +124,13 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
       case 'cp': {
         const m = await import('./container-commands.ts');
         if (wantsHelp) return help(io, m.CP_HELP);
-        return await m.cpCommand(rest, io, kilnHome(io.env));
+        return await m.cpCommand(rest, io, await home());
       }
       case 'run': {
         if (needsUserNamespace(io)) return await reexecRootless(argv, io);
         const m = await import('./container-commands.ts');
         if (rest[0] === '--help' || rest[0] === '-h') return help(io, m.RUN_HELP);
-        return await m.runCommand(rest, io, kilnHome(io.env));
+        return await m.runCommand(rest, io, await home());
       }
       case 'plan': {
         const m = await import('./plan-command.ts');

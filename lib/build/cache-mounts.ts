@@ -48,7 +48,7 @@ export class CacheMounts {
     }
     if (spec.sharing === 'private' && (this.#users.get(dir) ?? 0) > 0) {
       mkdirSync(this.#root, { recursive: true });
-      const own = mkdtempSync(join(this.#root, 'private-'));
+      const own = mkdtempSync(join(this.#root, `private-${process.pid}-`));
       prepare(own, spec);
       return { dir: own, release: () => rmSync(own, { recursive: true, force: true }) };
     }

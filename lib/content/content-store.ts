@@ -121,7 +121,7 @@ export class ContentStore {
   async put(body: Readable, expect: { digest?: Digest; size?: number } = {}): Promise<PutResult> {
     if (expect.digest !== undefined) assertSha256(expect.digest);
     await this.#ensureDirs();
-    const tmp = join(this.#tmp, `${randomUUID()}.partial`);
+    const tmp = join(this.#tmp, `${process.pid}-${randomUUID()}.partial`);
     try {
       const got = await writeHashed(body, tmp, expect);
       checkExpected(got, expect);
@@ -140,7 +140,7 @@ export class ContentStore {
     checkExpected(got, expect);
     if (await this.#hasSize(got.digest, got.size)) return got;
     await this.#ensureDirs();
-    const tmp = join(this.#tmp, `${randomUUID()}.partial`);
+    const tmp = join(this.#tmp, `${process.pid}-${randomUUID()}.partial`);
     try {
       const fh = await open(tmp, 'wx', BLOB_MODE);
       try {

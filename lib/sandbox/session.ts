@@ -64,7 +64,7 @@ export class RootfsSession {
   /** Chooses the backend (SANDBOX_UNAVAILABLE when there is none) and writes `tree` into a new rootfs. */
   static async create(tree: DirNode, opts: SessionOptions = {}): Promise<RootfsSession> {
     const info = probeSandbox(opts.backend ?? 'auto');
-    const base = mkdtempSync(join(opts.dir ?? tmpdir(), 'kiln-rootfs-'));
+    const base = mkdtempSync(join(opts.dir ?? tmpdir(), `kiln-rootfs-${process.pid}-`));
     const s = new RootfsSession(base, info, opts.spill ?? defaultSpillDir());
     try {
       mkdirSync(s.root, { mode: 0o700 });

@@ -88,7 +88,7 @@ export async function writeNew(path: string, bytes: Buffer): Promise<void> {
 
 /** Replaces `path` with `bytes` atomically (temp file in the same folder, fsync, rename). */
 export async function replaceFile(path: string, bytes: Buffer): Promise<void> {
-  const tmp = `${path}.kiln-tmp-${randomUUID()}`;
+  const tmp = `${path}.kiln-tmp-${process.pid}-${randomUUID()}`;
   try {
     await writeNew(tmp, bytes);
     await rename(tmp, path);

@@ -38,7 +38,7 @@ export class SpillDir {
 
   /** A new spill directory with a unique name below `parent` (default: the OS temp directory). */
   static create(parent: string = tmpdir()): SpillDir {
-    return new SpillDir(mkdtempSync(join(parent, 'kiln-spill-')));
+    return new SpillDir(mkdtempSync(join(parent, `kiln-spill-${process.pid}-`)));
   }
 
   /** A new, empty spill file for one layer or archive. */

@@ -1,4 +1,4 @@
-import { familiarName, formatRef, KilnError, LocalStore, type LocalImageSummary, parseRef, prune } from '../lib/index.ts';
+import { familiarName, formatRef, fsck, KilnError, LocalStore, type LocalImageSummary, parseRef, prune } from '../lib/index.ts';
 import { parseArgs, UsageError } from './args.ts';
 import { humanSize } from './format.ts';
 import type { Io } from './main.ts';
@@ -75,4 +75,24 @@ export async function pruneCommand(argv: readonly string[], io: Io, home: string
   io.out(`Deleted ${r.cacheEntries} build cache entries, ${r.images} untagged images, ${r.blobs} blobs\n`);
   io.out(`Total reclaimed space: ${humanSize(r.reclaimed)}\n`);
   return 0;
+}
+
+/**
+ * `kiln fsck [--repair]`: re-verifies every blob, image and build cache
+ * entry of the local store; one line per problem, then a summary. Exit 1
+ * when something is wrong and was not repaired.
+ */
+export async function fsckCommand(argv: readonly string[], io: Io, home: string): Promise<number> {
+  const args = parseArgs(argv, [{ name: 'repair' }]);
+  if (args.positional.length > 0) throw new UsageError(`accepts no arguments, got ${args.positional.length}`);
+  const repair = args.flags.has('repair');
+  const r = await fsck(home, { repair });
+  for (const p of r.problems) io.out(`${p.repaired ? 'removed: ' : ''}${p.message}\n`);
+  const summary = `checked ${r.blobs} blobs (${humanSize(r.bytes)}), ${r.images} images, ${r.cacheEntries} build cache entries`;
+  if (r.problems.length === 0) {
+    io.out(`${summary}: no problems\n`);
+    return 0;
+  }
+  io.out(`${summary}: ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'}${repair ? ', repaired' : ' (kiln fsck --repair removes them)'}\n`);
+  return repair ? 0 : 1;
 }

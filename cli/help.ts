@@ -41,6 +41,19 @@ Steps whose inputs did not change come from the build cache ($KILN_HOME/cache)
 and print CACHED; 'kiln prune' clears it.
 `;
 
+export const FSCK_HELP = `Usage:  kiln fsck [--repair]
+
+Re-verify the local store ($KILN_HOME): every blob is hashed again, every
+image must reach its manifests, config and layers with the sizes its
+descriptors say, every build cache entry must parse and find its layer.
+Prints one line per problem; exit status 1 when there are problems.
+
+Options:
+      --repair   Remove what is broken: corrupt blobs, images that cannot be
+                 read whole (their tags), cache entries that can never hit.
+                 A later build or pull makes them again.
+`;
+
 export const RMI_HELP = `Usage:  kiln rmi [OPTIONS] IMAGE [IMAGE...]
 
 Remove one or more images from the local store: a name removes that tag, an

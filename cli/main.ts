@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from './args.ts';
-import { BUILD_HELP, CONTEXT_HELP, COPY_HELP, IMAGES_HELP, INSPECT_HELP, LOGIN_HELP, LOGOUT_HELP, PARSE_HELP, PRUNE_HELP, PULL_HELP, PUSH_HELP, RMI_HELP } from './help.ts';
+import { BUILD_HELP, CONTEXT_HELP, COPY_HELP, FSCK_HELP, IMAGES_HELP, INSPECT_HELP, LOGIN_HELP, LOGOUT_HELP, PARSE_HELP, PRUNE_HELP, PULL_HELP, PUSH_HELP, RMI_HELP } from './help.ts';
 
 const HELP = `Usage:  kiln [OPTIONS] COMMAND
 
@@ -18,6 +18,7 @@ Commands:
   inspect     Display the configuration of an image
   rmi         Remove image tags from the local store
   prune       Remove unused build cache and blobs
+  fsck        Re-verify the local store (--repair removes what is broken)
   pull        Download an image from a registry
   push        Upload an image to a registry
   copy        Copy an image between registries, layouts and archives
@@ -100,6 +101,9 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
       case 'prune':
         if (wantsHelp) return help(io, PRUNE_HELP);
         return await (await import('./cache-commands.ts')).pruneCommand(rest, io, await home());
+      case 'fsck':
+        if (wantsHelp) return help(io, FSCK_HELP);
+        return await (await import('./cache-commands.ts')).fsckCommand(rest, io, await home());
       case 'pull':
         if (wantsHelp) return help(io, PULL_HELP);
         return await (await import('./registry-commands.ts')).pullCommand(rest, io, await home());

@@ -25,6 +25,7 @@ export type { BuildEvent } from './executor/index.ts';
 export { BuildError } from './build/build-error.ts';
 export { copyFromImage, runImage } from './build/image-commands.ts';
 export { sweepHome } from './build/sweep-home.ts';
+export { fsck, type FsckProblem, type FsckResult } from './build/fsck.ts';
 export type { ReproducibilityReport } from './build/check-reproducible.ts';
 
 /** Where a build's result goes (buildx `-o` words). */

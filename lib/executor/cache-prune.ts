@@ -53,3 +53,25 @@ async function sizeOf(path: string): Promise<number> {
   for (const name of await readdir(path)) total += await sizeOf(join(path, name));
   return total;
 }
+
+/** A cache entry that can never hit again: its file is damaged, or the layer blob it names is gone. */
+export interface BrokenCacheEntry {
+  readonly file: string;
+  readonly why: string;
+}
+
+/** `kiln fsck`'s look at the cache: the broken entries, removed with `remove`. */
+export async function brokenCacheEntries(dir: string, opts: { hasBlob: (digest: Descriptor['digest'], size: number) => Promise<boolean>; remove: boolean }): Promise<{ checked: number; broken: BrokenCacheEntry[] }> {
+  const broken: BrokenCacheEntry[] = [];
+  const all = await new StepCache(dir).list();
+  for (const stored of all) {
+    const layer = stored.entry?.layer;
+    let why: string | undefined;
+    if (stored.entry === undefined) why = 'the entry file is damaged';
+    else if (layer !== undefined && !(await opts.hasBlob(layer.descriptor.digest, layer.descriptor.size))) why = `its layer ${layer.descriptor.digest} is missing`;
+    if (why === undefined) continue;
+    broken.push({ file: stored.file, why });
+    if (opts.remove) await rm(stored.file, { force: true });
+  }
+  return { checked: all.length, broken };
+}

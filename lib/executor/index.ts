@@ -4,4 +4,4 @@ export type { ImageResolver } from './base-image.ts';
 export type { BuildContext, BuildEvent, ExecOptions, Expander } from './stage-state.ts';
 export { BuildStepError } from './errors.ts';
 export type { RunMountRequest, RunRequest, StageRunner } from './run-step.ts';
-export { pruneCache, type CachePruneResult } from './cache-prune.ts';
+export { brokenCacheEntries, type BrokenCacheEntry, pruneCache, type CachePruneResult } from './cache-prune.ts';

@@ -231,7 +231,6 @@ export class LocalStore {
     }
   }
 
-  /** The one read-modify-write of index.json: read, change, replace atomically. */
   /** One read-modify-write of index.json, under the store's lock (other kiln processes wait). */
   async #updateIndex(change: (manifests: Descriptor[]) => Descriptor[]): Promise<void> {
     await mkdir(this.root, { recursive: true });

@@ -31,7 +31,7 @@ test('clean, then a flipped byte in a layer: found, repaired, rebuilt', () => {
   const layer = manifest.layers[0].digest as string;
   const path = join(home, 'blobs', 'sha256', layer.slice(7));
   const bytes = readFileSync(path);
-  bytes[bytes.length - 5] ^= 0xff;
+  bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 0xff;
   writeFileSync(path, bytes);
   assert.notEqual(`sha256:${execFileSync('sha256sum', [path], { encoding: 'utf8' }).split(' ')[0]}`, layer, 'sha256sum agrees the blob is corrupt');
 

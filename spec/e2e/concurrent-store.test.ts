@@ -13,7 +13,7 @@ import { kiln } from './registry-kit.ts';
 const tmp = tempDir('kiln-concurrent-');
 after(() => tmp.cleanup());
 
-test('eight builds into one store at once: every tag is listed, and each image reads back whole', async () => {
+test('eight builds sharing a layer, into one store at once: every tag is listed, each image is the one a lone build makes and reads back whole', async () => {
   const home = join(tmp.dir, 'home');
   const runs = Array.from({ length: 8 }, (_, i) => {
     const ctx = join(tmp.dir, `ctx-${i}`);
@@ -29,6 +29,11 @@ test('eight builds into one store at once: every tag is listed, and each image r
     .map((m) => m.annotations?.['org.opencontainers.image.ref.name'])
     .sort();
   assert.deepEqual(names, Array.from({ length: 8 }, (_, i) => `docker.io/library/img:${i}`).sort());
+  // each image is the one a build alone in a fresh store makes
+  for (let i = 0; i < 8; i++) {
+    const alone = await kiln(['build', '-q', join(tmp.dir, `ctx-${i}`)], { KILN_HOME: join(tmp.dir, `alone-${i}`), SOURCE_DATE_EPOCH: '0' });
+    assert.equal(alone.stdout, results[i]!.stdout, `build ${i}: same image ID`);
+  }
   for (let i = 0; i < 8; i++) {
     const out = join(tmp.dir, `out-${i}`);
     const r = await kiln(['cp', `img:${i}:/n.txt`, out], { KILN_HOME: home });

@@ -124,7 +124,7 @@ export class BuildDisplay {
       }
       parts.push(`${humanSize(bytes)}/${humanSize(size)}`);
     }
-    const cols = process.stderr.columns ?? 120;
+    const cols = process.stderr.columns > 0 ? process.stderr.columns : 120; // 0 under script(1) and other ptys without a size
     this.#write(`\r\x1b[K${parts.join('  ').slice(0, Math.max(20, cols - 1))}`);
     this.#status = true;
   }

@@ -117,6 +117,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const format = opts.format ?? 'oci';
   mkdirSync(opts.home, { recursive: true });
   const spill = SpillDir.create(opts.home);
+  const pulled: PulledBase[] = [];
   try {
     const result = await executeBuild(plan, {
       file: fileName,
@@ -130,7 +131,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       compressionLevel: opts.compressionLevel ?? (opts.compression === 'zstd' ? 3 : 6),
       emit,
       spill,
-      resolver: baseResolver(store, opts),
+      resolver: baseResolver(store, opts, pulled),
       runners: sandboxRunners({ spill, home: opts.home, secrets: opts.secrets ?? new Map() }),
       cache: { dir: join(opts.home, 'cache'), noCache: opts.noCache ?? false, noCacheFilter: opts.noCacheFilter ?? [] },
     });
@@ -141,6 +142,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     const tree = opts.epoch === undefined ? raw : clampMtimes(raw, opts.epoch);
     await writeOutputs(opts.outputs ?? [], image, tree, refs);
     await store.putImage(image, refs);
+    await keepPulledBases(store, pulled);
     return { image, refs, pushed: await pushAll(push, opts, emit) };
   } finally {
     spill.dispose();
@@ -191,16 +193,41 @@ export async function prune(opts: { home: string; all?: boolean }): Promise<Prun
 
 /**
  * Base images as docker finds them: the local store first (by full reference
- * and platform), then the registry (pulled into the store's blobs, untagged);
- * `--pull` asks the registry first. Without a registry client, local only.
+ * and platform), then the registry (pulled into the store, and named there
+ * once the build succeeds: {@link keepPulledBases}); `--pull` asks the
+ * registry first. Without a registry client, local only.
  */
-function baseResolver(store: LocalStore, opts: BuildOptions): ImageResolver {
+/** A base image this build took from a registry. */
+interface PulledBase {
+  ref: ImageRef;
+  image: Image;
+}
+
+/**
+ * As `docker build` does, the base images a build pulled keep their names in
+ * the local store (`kiln images` lists them), so the next build finds them
+ * there without asking the registry; `--pull` asks again. Only images whose
+ * every blob is in the store are named (a `COPY --from` image of which a few
+ * layers were fetched is not).
+ */
+async function keepPulledBases(store: LocalStore, pulled: readonly PulledBase[]): Promise<void> {
+  for (const { ref, image } of pulled) {
+    if (ref.tag === undefined && ref.digest !== undefined) continue; // by digest only: nothing to name
+    const blobs = [image.configDescriptor, ...image.layers.map((l) => l.descriptor)];
+    if (!(await Promise.all(blobs.map((b) => store.content.has(b.digest)))).every(Boolean)) continue;
+    await store.putImage(image, [{ ...ref, digest: undefined }]);
+  }
+}
+
+function baseResolver(store: LocalStore, opts: BuildOptions, pulled: PulledBase[]): ImageResolver {
   const emit = opts.onEvent ?? (() => {});
   const client = opts.registry;
   const remote = client && {
-    resolve: (ref: ImageRef, platform: Platform, signal?: AbortSignal) => {
+    resolve: async (ref: ImageRef, platform: Platform, signal?: AbortSignal) => {
       const onEvent = (event: TransportEvent): void => emit({ kind: 'transfer', ref: formatRef(ref), event });
-      return storeResolver({ client, home: opts.home, onEvent }).resolve(ref, platform, signal);
+      const image = await storeResolver({ client, home: opts.home, onEvent }).resolve(ref, platform, signal);
+      pulled.push({ ref, image });
+      return image;
     },
   };
   const stores = [store, ...(opts.baseStores ?? []).map((dir) => new LocalStore(dir))];

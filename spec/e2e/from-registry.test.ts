@@ -45,3 +45,18 @@ test('COPY --from=nginx:latest and FROM busybox resolve through the registry mir
   assert.match(readFileSync(join(out, 'lines'), 'utf8'), /^2 \/nginx.conf/);
   assert.ok(readFileSync(join(out, 'bin', 'busybox')).length > 100_000, 'the busybox base came from the mirror');
 });
+
+test('a base pulled for a build keeps its name in the store, as docker build does: the next build needs no registry', async () => {
+  const user = newUser(tmp.dir, 'again');
+  const ctx = join(tmp.dir, 'again-ctx');
+  mkdirSync(ctx);
+  writeFileSync(join(ctx, 'Dockerfile'), 'FROM busybox:latest\nRUN echo built > /b\n');
+  await kilnOk(['build', '-q', '--registry-mirror', `docker.io=http://${reg.host}`, '-t', 'again:1', ctx], user.env);
+  const images = (await kilnOk(['images'], user.env)).stdout;
+  assert.match(images, /^busybox\s+latest\s/m, 'the base is listed');
+  // the mirror now points nowhere: the base must come from the store
+  const nowhere = ['--registry-mirror', 'docker.io=http://127.0.0.1:9'];
+  await kilnOk(['build', '-q', ...nowhere, '-t', 'again:2', ctx], { ...user.env, KILN_REGISTRY_MIRRORS: '' });
+  // --pull asks the registry again
+  await kilnOk(['build', '-q', '--pull', '--registry-mirror', `docker.io=http://${reg.host}`, '-t', 'again:3', ctx], user.env);
+});

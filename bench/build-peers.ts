@@ -27,6 +27,20 @@ export interface BuildJob {
   context: string;
   /** Base images the Dockerfile names, pushed to the registry. */
   bases: readonly ('busybox' | 'golang')[];
+  /** More kiln builders with extra flags, measured cold only (each with a store of its own). */
+  kilnVariants?: readonly KilnVariant[];
+}
+
+/** A kiln build with extra flags, as one more cold-only builder (e.g. `--compression=uncompressed`). */
+export interface KilnVariant {
+  /** Sample-name prefix, not `kiln`. */
+  key: string;
+  /** Table label. */
+  label: string;
+  /** Added to `kiln build` after `-q`. */
+  flags: readonly string[];
+  /** What its cold build does, for the notes. */
+  cold: string;
 }
 
 /** One builder of the job. */
@@ -43,6 +57,8 @@ export interface Builder {
   build(iidFile: string): Sample;
   /** The commands, for the report. */
   commands: string[];
+  /** Only the cold build is measured (no rebuild row). */
+  coldOnly?: boolean;
 }
 
 /** The registry, the builders that can run, and rows for those that cannot. */
@@ -103,7 +119,7 @@ export async function startBuildPeers(env: BenchEnv, job: BuildJob): Promise<Bui
   };
   try {
     await pushBases(registry, job.bases);
-    const builders: Builder[] = [kilnBuilder(env, job, registry, stores.dir)];
+    const builders: Builder[] = [kilnBuilder(env, job, registry, stores.dir), ...(job.kilnVariants ?? []).map((v) => kilnBuilder(env, job, registry, stores.dir, v))];
     const skipped: Row[] = [];
     const buildah = env.peers.get('buildah');
     if (buildah?.ok) builders.push(buildahBuilder(job, registry, stores.dir));
@@ -136,22 +152,24 @@ async function pushBases(registry: RunningRegistry, bases: readonly ('busybox' |
   }
 }
 
-function kilnBuilder(env: BenchEnv, job: BuildJob, registry: RunningRegistry, stores: string): Builder {
-  const home = join(stores, 'kiln-home');
+function kilnBuilder(env: BenchEnv, job: BuildJob, registry: RunningRegistry, stores: string, variant?: KilnVariant): Builder {
+  const key = variant?.key ?? 'kiln';
+  const home = join(stores, `${key}-home`);
   // TMPDIR: where kiln materializes RUN's root filesystems and spills layer contents.
-  const tmp = join(stores, 'kiln-tmp');
+  const tmp = join(stores, `${key}-tmp`);
   mkdirSync(tmp, { recursive: true });
   const vars: NodeJS.ProcessEnv = { ...process.env, KILN_HOME: home, TMPDIR: tmp, DOCKER_CONFIG: join(job.dir, 'kiln-docker-config'), KILN_REGISTRY_MIRRORS: '' };
   delete vars.SOURCE_DATE_EPOCH;
-  const argv = (iid: string): string[] => [process.execPath, env.kilnCli, 'build', '-q', '--registry-mirror', `docker.io=${registry.url}`, '-t', job.tag, '--iidfile', iid, '-f', job.dockerfile, job.context];
+  const argv = (iid: string): string[] => [process.execPath, env.kilnCli, 'build', '-q', ...(variant?.flags ?? []), '--registry-mirror', `docker.io=${registry.url}`, '-t', job.tag, '--iidfile', iid, '-f', job.dockerfile, job.context];
   const timeFile = join(job.dir, 'time.out');
   return {
-    key: 'kiln',
-    label: '**kiln build**',
-    cold: 'kiln: an empty `KILN_HOME` (no local store, no build cache); pulls the bases, builds, and writes gzip-compressed layers into its store',
+    key,
+    label: variant?.label ?? '**kiln build**',
+    cold: variant?.cold ?? 'kiln: an empty `KILN_HOME` (no local store, no build cache); pulls the bases, builds, and writes gzip-compressed layers into its store',
     reset: () => scrub(home),
     build: (iid) => timeCommand(argv(iid), { env: vars, timeFile }),
     commands: [shellLine(argv('IIDFILE'), { KILN_HOME: home, TMPDIR: tmp })],
+    ...(variant !== undefined ? { coldOnly: true } : {}),
   };
 }
 
@@ -258,8 +276,9 @@ function readIid(file: string): string {
 /**
  * Each builder becomes one contender whose run is a cold build (after an
  * untimed reset and `sync`) and then the same build again: samples
- * `KEY cold` and `KEY warm`. Throws when a cold build did not fetch any blob
- * from the registry or a rebuild gave another image ID (not a cache hit).
+ * `KEY cold` and `KEY warm` (only `KEY cold` for a cold-only builder).
+ * Throws when a cold build did not fetch any blob from the registry or a
+ * rebuild gave another image ID (not a cache hit).
  */
 export async function measureColdWarm(env: BenchEnv, peers: BuildPeers, job: BuildJob, runs: number, warmup: number, what: string): Promise<Map<string, Sample[]>> {
   const contenders: Contender[] = peers.builders.map((b) => ({
@@ -271,6 +290,7 @@ export async function measureColdWarm(env: BenchEnv, peers: BuildPeers, job: Bui
       const gets = await settledBlobGets(peers.registry);
       const cold = b.build(coldIid);
       if ((await settledBlobGets(peers.registry)) === gets) throw new Error(`${what}: the cold ${b.key} build fetched no blob from the registry: not cold`);
+      if (b.coldOnly === true) return { [`${b.key} cold`]: cold };
       scrub();
       const warm = b.build(warmIid);
       if (readIid(coldIid) === '' || readIid(coldIid) !== readIid(warmIid)) throw new Error(`${what}: the ${b.key} rebuild gave image ${readIid(warmIid)}, the build before ${readIid(coldIid)}: not a cache hit`);
@@ -289,6 +309,7 @@ export function coldWarmTable(title: string, peers: BuildPeers, samples: Map<str
     const kiln = samples.get(`kiln ${kind}`);
     const kilnMs = kiln === undefined ? undefined : summarize(kiln.map((s) => s.ms)).median;
     for (const b of peers.builders) {
+      if (kind === 'warm' && b.coldOnly === true) continue;
       const extra = { ...(bytes !== undefined ? { bytes } : {}), ...(b.key !== 'kiln' && kilnMs !== undefined ? { kilnMs } : {}) };
       rows.push(row(`${b.label}, ${label}`, samples.get(`${b.key} ${kind}`), extra));
     }
@@ -301,8 +322,10 @@ export function coldWarmTable(title: string, peers: BuildPeers, samples: Map<str
 export function coldWarmNotes(peers: BuildPeers, warmup: number): string {
   const docker = peers.builders.some((b) => b.key === 'docker');
   const rounds = warmup === 0 ? 'no warm-up round' : `after ${warmup} untimed warm-up round${warmup > 1 ? 's' : ''}`;
+  const coldOnly = peers.builders.filter((b) => b.coldOnly === true).map((b) => b.label);
+  const onlyCold = coldOnly.length === 0 ? '' : ` ${coldOnly.join(', ')}: the cold build only, with a store of its own.`;
   return [
-    `kiln / this compares each row with the **kiln** row of the same kind (cold with cold, rebuild with rebuild). Every round (${rounds}) runs each builder twice in a row: cold, then the same build with nothing changed; the rebuild must give the same image ID (\`--iidfile\`), so it was a cache hit, and every cold build must have fetched blobs from the registry (checked in its access log). \`sync\` before each build, untimed.`,
+    `kiln / this compares each row with the **kiln** row of the same kind (cold with cold, rebuild with rebuild). Every round (${rounds}) runs each builder twice in a row: cold, then the same build with nothing changed; the rebuild must give the same image ID (\`--iidfile\`), so it was a cache hit, and every cold build must have fetched blobs from the registry (checked in its access log).${onlyCold} \`sync\` before each build, untimed.`,
     '',
     peers.storesOnTmpfs
       ? "Every builder's store, build cache and temp files are on tmpfs (/dev/shm; kiln's KILN_HOME and TMPDIR, buildah's --root, --runroot and TMPDIR, dockerd's data-root and exec-root; \$STORES in the commands): on this machine's ext4 disk, creating files soon after the bench deleted a 20,000-file store is several times slower (ext4's inode allocator), which hit buildah and BuildKit, which write every file of the context, far more than kiln, which writes a few blobs. The context and testdata/seed are on disk, in the page cache."
@@ -311,7 +334,7 @@ export function coldWarmNotes(peers: BuildPeers, warmup: number): string {
     'What "cold" includes:',
     ...peers.builders.map((b) => `- ${b.cold}.`),
     '',
-    "kiln's CLI start (node + tsx transpiling, section 1) is part of every kiln row, and most of a kiln no-op rebuild.",
+    "kiln's CLI start (node + loading the CLI bundle, section 1) is part of every kiln row, and most of a kiln no-op rebuild.",
     ...(docker ? ['', 'For docker, CPU and peak RSS are of the CLI plus the daemon: dockerd and its children, CPU from /proc/PID/stat (reaped children included), peak RSS the largest VmHWM after resetting it (`clear_refs`) before the build; dockerd alone sits at ~100 MiB idle.'] : []),
   ].join('\n');
 }

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
@@ -99,6 +99,37 @@ export function timeCommand(argv: readonly string[], opts: CommandOptions = {}):
   }
   if (!wrapped) return { ms };
   return { ms, ...readGnuTime(opts.timeFile!) };
+}
+
+/**
+ * {@link timeCommand} without blocking the event loop: the command runs as an
+ * async child. Use it whenever this process also serves something the
+ * command talks to, such as a registry started by spec/helpers/registry.ts,
+ * whose log pipe only the event loop drains (a blocked loop lets the pipe
+ * fill, and the registry then hangs mid-request).
+ */
+export function timeCommandAsync(argv: readonly string[], opts: CommandOptions = {}): Promise<Sample> {
+  const wrapped = opts.timeFile !== undefined && haveGnuTime();
+  const full = wrapped ? [GNU_TIME, '-f', '%U %S %M', '-o', opts.timeFile!, ...argv] : [...argv];
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(full[0]!, full.slice(1), { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-16_384);
+    });
+    child.once('error', (err) => reject(new Error(`${argv.join(' ')}: ${err.message}`)));
+    child.once('close', (code, signal) => {
+      const ms = performance.now() - t0;
+      if (code !== 0) {
+        const tail = stderr.trim().split('\n').slice(-8).join('\n');
+        reject(new Error(`${argv.join(' ')} exited with ${code ?? signal}:\n${tail}`));
+        return;
+      }
+      resolve(wrapped ? { ms, ...readGnuTime(opts.timeFile!) } : { ms });
+    });
+  });
 }
 
 function readGnuTime(file: string): Omit<Sample, 'ms'> {

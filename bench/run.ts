@@ -1,10 +1,12 @@
 /**
  * `make bench`: kiln next to its peers, all measured in the same run (timings
  * on these machines swing 2× between runs, so only same-run ratios mean
- * anything). Prints the tables and writes them to bench/results/<date>.md.
- * BENCH_QUICK=1: a smaller context and fewer runs (a smoke run of about a
- * minute, plus a few for sections 6 and 7). BENCH_RUNS=N: N timed runs in
- * sections 2 to 7. BENCH_SECTIONS=builds,seed: only those sections (names
+ * anything). Prints the tables, with issue 8's targets summarized at the
+ * top, and writes them to bench/results/<date>.md; a full run (all
+ * sections, not BENCH_QUICK) also to bench/results.md.
+ * BENCH_QUICK=1: smaller inputs and fewer runs (a smoke run of about 3.5
+ * minutes, 2 of them section 7's seed build). BENCH_RUNS=N: N timed runs in
+ * sections 2 to 8. BENCH_SECTIONS=builds,seed: only those sections (names
  * in SECTIONS; default all). BENCH_KEEP=1: keep the scratch folder.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,13 +18,15 @@ import { benchBuildContext } from './build-context.ts';
 import { benchBuilds, FULL_COPY_CONTEXT, QUICK_COPY_CONTEXT } from './builds.ts';
 import { benchCliStart } from './cli-start.ts';
 import { stopDockerdsSync } from './dockerd.ts';
-import { benchLayerPipeline } from './layer-pipeline.ts';
+import { benchLayerPipeline, FULL_PIPELINE_TREE } from './layer-pipeline.ts';
 import { type ContextSpec, makeContext } from './make-context.ts';
+import { benchMemory, FULL_MEMORY_IMAGE, QUICK_MEMORY_IMAGE } from './memory.ts';
 import { benchRegistry, FULL_IMAGE, QUICK_IMAGE } from './registry.ts';
 import { capture, haveGnuTime } from './measure.ts';
 import { ensurePeer, type Peer } from './peers.ts';
 import type { BenchEnv, SectionResult } from './section.ts';
 import { benchSeed } from './seed-build.ts';
+import { renderTargets, TARGETS, type TargetResult } from './targets.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const started = Date.now();
@@ -33,19 +37,21 @@ interface Config {
   spec: ContextSpec;
   cliRuns: number;
   runs: number;
-  /** Sections 6 and 7: each run is a cold build and a rebuild per builder, so fewer of them. */
+  /** Sections 6, 7 and 8: each run is a cold build and a rebuild per builder (8: four 1 GB operations), so fewer of them. */
   buildRuns: number;
   buildWarmup: number;
   sections: readonly SectionName[];
 }
 
 /** The sections in report order; BENCH_SECTIONS picks some by these names. */
-const SECTIONS = ['cli', 'context', 'pipeline', 'registry', 'apply', 'builds', 'seed'] as const;
+const SECTIONS = ['cli', 'context', 'pipeline', 'registry', 'apply', 'builds', 'seed', 'memory'] as const;
 type SectionName = (typeof SECTIONS)[number];
 /** Sections that use the generated context of sections 2 and 3. */
 const NEEDS_CONTEXT: readonly SectionName[] = ['context', 'pipeline'];
-/** Sections that drive dockerd and RUN sandboxes. */
+/** Sections that drive dockerd. */
 const NEEDS_BUILDERS: readonly SectionName[] = ['builds', 'seed'];
+/** Sections whose builds RUN commands (kiln's sandbox uses bubblewrap when it is there). */
+const NEEDS_RUN: readonly SectionName[] = ['seed', 'memory'];
 
 function selectedSections(): SectionName[] {
   const raw = process.env.BENCH_SECTIONS?.trim();
@@ -70,7 +76,8 @@ function config(): Config {
 function probePeers(sections: readonly SectionName[]): Map<string, Peer> {
   const peers = new Map<string, Peer>();
   const wanted: [string, string][] = [['buildah', 'buildah'], ['skopeo', 'skopeo'], ['umoci', 'umoci']];
-  if (sections.some((s) => NEEDS_BUILDERS.includes(s))) wanted.push(['dockerd', 'docker.io'], ['bwrap', 'bubblewrap']);
+  if (sections.some((s) => NEEDS_BUILDERS.includes(s))) wanted.push(['dockerd', 'docker.io']);
+  if (sections.some((s) => NEEDS_RUN.includes(s))) wanted.push(['bwrap', 'bubblewrap']);
   for (const [cmd, pkg] of wanted) {
     const p = ensurePeer(cmd, pkg, log);
     peers.set(cmd, p);
@@ -85,11 +92,23 @@ function machine(peers: ReadonlyMap<string, Peer>): string[] {
   const dirty = (capture(['git', '-C', ROOT, 'status', '--porcelain', '--', 'lib', 'cli']) ?? '') !== '' ? ' + uncommitted changes in lib/ or cli/' : '';
   return [
     `- machine: ${cpus()[0]?.model ?? '?'}, ${availableParallelism()} CPUs, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Linux ${release()}`,
-    `- kiln ${pkg.version} at ${head}${dirty}, Node ${process.version} (kiln runs through tsx, transpiling at start)`,
+    `- kiln ${pkg.version} at ${head}${dirty}, Node ${process.version} (the kiln command loads one esbuild bundle of cli/main.ts, made on its first run: cli/load-main.js)`,
     ...[...peers.values()].map((p) => (p.ok ? `- ${p.version}` : `- ${p.name}: skipped (${p.reason})`)),
     `- GNU time for CPU and peak RSS: ${haveGnuTime() ? '/usr/bin/time' : 'missing, so no CPU/RSS columns for commands'}`,
     `- load average at the start (1, 5, 15 min): ${loadavg().map((x) => x.toFixed(2)).join(', ')}`,
   ];
+}
+
+/** Issue 8's targets as this run measured them; those of sections not run are listed as such. */
+function summary(cfg: Config, sections: readonly SectionResult[]): string {
+  const measured: TargetResult[] = sections.flatMap((x) => x.targets ?? []);
+  const seen = new Set(measured.map((t) => t.order));
+  const missing = Object.values(TARGETS).filter((t) => !seen.has(t.order)).map((t) => ({ order: t.order, target: t.target, measured: 'not measured: its section was not run (BENCH_SECTIONS)' }));
+  const note = [
+    'Each value is a ratio of medians from this one run (sections 3, 4, 6, 7, 8 below, where the tables and the commands are); MB are 10^6 bytes.',
+    cfg.quick ? ' **BENCH_QUICK: smaller inputs and fewer runs; these verdicts do not judge the targets.**' : '',
+  ].join('');
+  return renderTargets([...measured, ...missing], note);
 }
 
 function report(cfg: Config, env: BenchEnv, info: string[], sections: SectionResult[], took: string[]): string {
@@ -98,6 +117,10 @@ function report(cfg: Config, env: BenchEnv, info: string[], sections: SectionRes
   const all = cfg.sections.length === SECTIONS.length;
   return [
     `# kiln benchmark, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC${cfg.quick ? ' (BENCH_QUICK)' : ''}`,
+    '',
+    summary(cfg, sections),
+    '',
+    '## Machine and run',
     '',
     ...info,
     ...(all ? [] : [`- sections: ${cfg.sections.join(', ')} (BENCH_SECTIONS)`]),
@@ -143,11 +166,12 @@ async function main(): Promise<void> {
     const run: Record<SectionName, () => Promise<SectionResult>> = {
       cli: () => benchCliStart(env, cfg.cliRuns),
       context: () => benchBuildContext(env, cfg.runs),
-      pipeline: () => benchLayerPipeline(env, cfg.runs),
+      pipeline: () => benchLayerPipeline(env, cfg.runs, cfg.quick ? undefined : FULL_PIPELINE_TREE),
       registry: () => benchRegistry(env, cfg.runs, cfg.quick ? QUICK_IMAGE : FULL_IMAGE),
       apply: () => benchApplyLayer(env, cfg.runs, cfg.quick ? QUICK_LAYERS : FULL_LAYERS),
       builds: () => benchBuilds(env, cfg.buildRuns, cfg.buildWarmup, cfg.quick ? QUICK_COPY_CONTEXT : FULL_COPY_CONTEXT),
       seed: () => benchSeed(env, cfg.buildRuns, cfg.buildWarmup),
+      memory: () => benchMemory(env, cfg.buildRuns, cfg.quick ? QUICK_MEMORY_IMAGE : FULL_MEMORY_IMAGE),
     };
     const sections: SectionResult[] = [];
     const took: string[] = [];
@@ -165,8 +189,12 @@ async function main(): Promise<void> {
     const subset = cfg.sections.length === SECTIONS.length ? '' : `-${cfg.sections.join('+')}`;
     const file = join(resultsDir, `${new Date().toISOString().slice(0, 10)}${cfg.quick ? '-quick' : ''}${subset}.md`);
     writeFileSync(file, text);
+    // bench/results.md: the latest full run, as issue 8 asks ("writes the table to bench/results.md as well, with the machine description").
+    const latest = join(ROOT, 'bench', 'results.md');
+    const full = subset === '' && !cfg.quick;
+    if (full) writeFileSync(latest, text);
     process.stdout.write(`\n${text}\n`);
-    log(`done; written to ${file}`);
+    log(`done; written to ${file}${full ? ` and ${latest}` : ''}`);
   } finally {
     cleanup();
   }

@@ -1,4 +1,5 @@
 import type { Peer } from './peers.ts';
+import type { TargetResult } from './targets.ts';
 
 /** What every section gets from run.ts. */
 export interface BenchEnv {
@@ -16,6 +17,8 @@ export interface BenchEnv {
 export interface SectionResult {
   markdown: string;
   commands: string[];
+  /** Issue 8's targets this section measures, for the summary at the top of the report. */
+  targets?: TargetResult[];
 }
 
 /** A command line for the report, quoted the way a shell would need it. */

@@ -68,7 +68,8 @@ export class StepCache {
   /** Writes (or replaces) the entry for `key`, atomically. */
   async put(key: string, entry: CacheEntry): Promise<void> {
     const file = this.#file(key);
-    const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    // named with the pid, so that what a killed run leaves is recognised and removed (sweepHome)
+    const tmp = `${file}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
     await mkdir(join(this.dir, 'steps'), { recursive: true });
     try {
       await writeFile(tmp, JSON.stringify(toJson(entry)));
@@ -79,12 +80,13 @@ export class StepCache {
     }
   }
 
-  /** Every entry file (damaged ones with `entry` undefined). */
+  /** Every entry file (damaged ones with `entry` undefined); entries still being written are not listed. */
   async list(): Promise<StoredEntry[]> {
     const dir = join(this.dir, 'steps');
     const names = await readdir(dir).catch(() => [] as string[]);
     const out: StoredEntry[] = [];
     for (const name of names) {
+      if (name.endsWith('.tmp')) continue; // an entry being written (or a killed run's, swept at start)
       const file = join(dir, name);
       const size = (await stat(file).catch(() => undefined))?.size ?? 0;
       const key = name.replace(/\.json$/, '');

@@ -1,4 +1,5 @@
-import { link, open, readFile, rename, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TransportError } from './transport-error.ts';
@@ -10,7 +11,8 @@ export interface FileLockOptions {
 
 /**
  * Runs `fn` holding an exclusive lock between processes: the file `path`,
- * created with O_EXCL and holding `pid host time`, removed afterwards. A
+ * holding `pid host time` (made atomically: a written temp file hard-linked
+ * into place, which fails when the lock exists), removed afterwards. A
  * lock whose holder is a process of this host that no longer exists (a
  * kill -9) is taken over; one held by a live process is waited for, then
  * STORE_LOCKED. For short critical sections (an index read-modify-write).
@@ -19,16 +21,17 @@ export async function withFileLock<T>(path: string, fn: () => Promise<T>, opts: 
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   const me = `${process.pid} ${hostname()} ${Date.now()}\n`;
   for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
+    // The lock appears with its content at once (a hard link to a written temp file), so a
+    // holder killed at any point leaves either no lock or one that names it.
+    const tmp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
     try {
-      const fh = await open(path, 'wx');
-      try {
-        await fh.writeFile(me);
-      } finally {
-        await fh.close();
-      }
+      await writeFile(tmp, me);
+      await link(tmp, path);
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      await unlink(tmp).catch(() => {});
     }
     if (await takeOverIfStale(path)) continue;
     if (Date.now() > deadline) {
@@ -50,8 +53,10 @@ async function takeOverIfStale(path: string): Promise<boolean> {
   if (text === undefined) return true; // released meanwhile: try again at once
   const [pidText, host] = text.trim().split(' ');
   const pid = Number(pidText);
-  // A lock being written has no text yet: leave it to its writer.
-  if (!Number.isSafeInteger(pid) || pid <= 0 || host !== hostname() || alive(pid)) return false;
+  const named = Number.isSafeInteger(pid) && pid > 0;
+  // A lock that names no holder (an older kiln's, killed while writing it) is stale after a while.
+  const orphan = !named && Date.now() - ((await stat(path).catch(() => undefined))?.mtimeMs ?? Date.now()) > 10_000;
+  if (!orphan && (!named || host !== hostname() || alive(pid))) return false;
   // Rename first: of several processes that found it stale, one moves it away; the others see it gone.
   const aside = `${path}.stale-${process.pid}`;
   try {

@@ -22,14 +22,21 @@ after(() => tmp.cleanup());
 
 /** Leftover names for `pid`, as kiln's temp files are named. */
 function leftovers(pid: number): string[] {
-  return [`kiln-spill-${pid}-aB3`, `kiln-rootfs-${pid}-xY9`, join('.kiln-tmp', `${pid}-0f1e.partial`), join('cache-mounts', `private-${pid}-q1`), `index.json.kiln-tmp-${pid}-77`];
+  return [
+    `kiln-spill-${pid}-aB3`,
+    `kiln-rootfs-${pid}-xY9`,
+    join('.kiln-tmp', `${pid}-0f1e.partial`),
+    join('cache-mounts', `private-${pid}-q1`),
+    `index.json.kiln-tmp-${pid}-77`,
+    join('cache', 'steps', `${'ab'.repeat(32)}.json.${pid}-0a1b2c.tmp`),
+  ];
 }
 
 function plant(pid: number): void {
   for (const name of leftovers(pid)) {
     const path = join(home, name);
     mkdirSync(join(path, '..'), { recursive: true });
-    if (name.endsWith('.partial') || name.includes('index.json')) writeFileSync(path, 'half');
+    if (name.endsWith('.partial') || name.endsWith('.tmp') || name.includes('index.json')) writeFileSync(path, 'half');
     else {
       mkdirSync(join(path, 'deep', 'er'), { recursive: true });
       writeFileSync(join(path, 'deep', 'er', 'file'), 'x');

@@ -2,7 +2,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -29,6 +29,17 @@ test('a lock left by a killed process is taken over', async () => {
   const dead = spawnSync('true').pid!; // a pid that has exited
   writeFileSync(lock, `${dead} ${hostname()} 1\n`);
   assert.equal(await withFileLock(lock, async () => 'got it', { timeoutMs: 2000 }), 'got it');
+});
+
+test('an empty lock (a holder killed while writing it, before locks were written whole) is stale after 10 s', async () => {
+  const lock = join(dir, 'd.lock');
+  writeFileSync(lock, '');
+  const old = new Date(Date.now() - 20_000);
+  utimesSync(lock, old, old);
+  assert.equal(await withFileLock(lock, async () => 'taken over', { timeoutMs: 2000 }), 'taken over');
+  writeFileSync(lock, '');
+  await assert.rejects(withFileLock(lock, async () => 'never', { timeoutMs: 200 }), { code: 'STORE_LOCKED' }, 'a fresh empty lock may be being written');
+  rmSync(lock);
 });
 
 test('a lock held by a live process is waited for, then STORE_LOCKED naming the holder', async () => {

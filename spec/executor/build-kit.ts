@@ -70,7 +70,8 @@ export function writeContext(root: string, files: Record<string, Entry>): string
   return root;
 }
 
-async function dumpLayers(image: Image, tmp: string): Promise<{ layers: TarEntry[][]; fs: Record<string, TarEntry> }> {
+/** Every layer of `image` as Python's tarfile reads it (layer-dump.py), and the filesystem they make; `tmp` holds the layer tars. */
+export async function dumpLayers(image: Pick<Image, 'layers'>, tmp: string): Promise<{ layers: TarEntry[][]; fs: Record<string, TarEntry> }> {
   const files: string[] = [];
   for (const [i, layer] of image.layers.entries()) {
     const f = join(tmp, `layer-${i}.tar`);

@@ -4,17 +4,13 @@
  * RUN output, the cache's counts); reads images back independently (layer
  * tars through Python's tarfile, layer-dump.py) and counts blob files.
  */
-import { spawnSync } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { build, type BuildProgress, type BuildOptions } from '../../lib/build.ts';
 import type { Image } from '../../lib/image/index.ts';
-import type { TarEntry } from './build-kit.ts';
+import { dumpLayers, type TarEntry } from './build-kit.ts';
 
-const DUMP = join(dirname(fileURLToPath(import.meta.url)), 'layer-dump.py');
 
 /** Two build clocks: a rebuild at T2 of a build made at T1. */
 export const T1 = new Date('2024-05-06T07:08:09Z');
@@ -67,15 +63,7 @@ export function cachedFlags(run: CacheRun, stage?: string): boolean[] {
 export async function imageFs(image: Image): Promise<Record<string, TarEntry>> {
   const tmp = mkdtempSync(join(tmpdir(), 'kiln-cache-dump-'));
   try {
-    const files: string[] = [];
-    for (const [i, layer] of image.layers.entries()) {
-      const f = join(tmp, `layer-${i}.tar`);
-      await pipeline(await layer.openUncompressed(), createWriteStream(f));
-      files.push(f);
-    }
-    const r = spawnSync('python3', [DUMP, ...files], { encoding: 'utf8', maxBuffer: 256 << 20 });
-    if (r.status !== 0) throw new Error(`layer-dump.py failed: ${r.stderr}`);
-    return (JSON.parse(r.stdout) as { fs: Record<string, TarEntry> }).fs;
+    return (await dumpLayers(image, tmp)).fs;
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -5,21 +5,17 @@
  * directory, then reads the layers back with Python's tarfile (layer-dump.py),
  * like build-kit.ts does for whole builds.
  */
-import { spawnSync } from 'node:child_process';
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { ContentStore } from '../../lib/content/index.ts';
 import { parseDockerfile, ShellLexer, toInstructions } from '../../lib/dockerfile/index.ts';
 import { copy, type CopyOptions } from '../../lib/executor/copy.ts';
 import type { StageState } from '../../lib/executor/stage-state.ts';
 import { scratchImage, withConfig } from '../../lib/image/index.ts';
 import { type DirNode, emptyDir, hostTree, SpillDir } from '../../lib/vfs/index.ts';
-import { EPOCH, type Entry, type TarEntry, writeContext } from './build-kit.ts';
+import { dumpLayers, EPOCH, type Entry, type TarEntry, writeContext } from './build-kit.ts';
 
-const DUMP = join(dirname(fileURLToPath(import.meta.url)), 'layer-dump.py');
 
 export interface Copied {
   /** Entries of each layer, in tar order. */
@@ -73,7 +69,7 @@ export async function copySteps(
       if (ins.kind !== 'COPY' && ins.kind !== 'ADD') throw new Error(`copySteps runs COPY and ADD only, not ${ins.kind}`);
       state = await copy(state, ins, source, opts, { file: 'Dockerfile', line: ins.range.start });
     }
-    const dumped = await dump(state, tmp);
+    const dumped = await dumpLayers(state.image, tmp);
     return { ...dumped, tree: state.tree, history: (state.image.config.history ?? []).map((h) => h.created_by ?? '') };
   } finally {
     spill.dispose();
@@ -92,14 +88,3 @@ export async function copyError(...args: Parameters<typeof copySteps>): Promise<
   }
 }
 
-async function dump(state: StageState, tmp: string): Promise<{ layers: TarEntry[][]; fs: Record<string, TarEntry> }> {
-  const files: string[] = [];
-  for (const [i, layer] of state.image.layers.entries()) {
-    const f = join(tmp, `layer-${i}.tar`);
-    await pipeline(await layer.openUncompressed(), createWriteStream(f));
-    files.push(f);
-  }
-  const r = spawnSync('python3', [DUMP, ...files], { encoding: 'utf8', maxBuffer: 256 << 20 });
-  if (r.status !== 0) throw new Error(`layer-dump.py failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as { layers: TarEntry[][]; fs: Record<string, TarEntry> };
-}

@@ -14,7 +14,7 @@ import { type Digest, Sha256 } from '../digest/index.ts';
 import { brokenCacheEntries } from '../executor/index.ts';
 import { MAX_JSON_BLOB } from '../image/index.ts';
 import { type Descriptor, MediaType, parseIndex, parseManifest } from '../oci/index.ts';
-import { LocalStore } from '../transport/index.ts';
+import { LocalStore, REF_NAME } from '../transport/index.ts';
 
 export interface FsckProblem {
   /** `blob`: a blob whose bytes do not hash to its name; `image`: an index entry that cannot be read whole; `cache`: a cache entry that can never hit. */
@@ -32,8 +32,6 @@ export interface FsckResult {
   cacheEntries: number;
   problems: FsckProblem[];
 }
-
-const REF_NAME = 'org.opencontainers.image.ref.name';
 
 export async function fsck(home: string, opts: { repair: boolean }): Promise<FsckResult> {
   const store = new LocalStore(home);

@@ -9,6 +9,7 @@
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { processAlive } from '../transport/index.ts';
 
 /** Where each kind of leftover lives below the home, and its name with the pid in group 1. */
 const LEFTOVERS: readonly { dir: string; name: RegExp }[] = [
@@ -32,7 +33,8 @@ export function sweepHome(home: string): string[] {
     }
     for (const entry of entries) {
       const m = name.exec(entry);
-      if (m === null || alive(Number(m[1]))) continue;
+      const pid = Number(m?.[1]);
+      if (m === null || processAlive(pid)) continue;
       const path = join(home, dir, entry);
       try {
         rmSync(path, { recursive: true, force: true });
@@ -43,14 +45,4 @@ export function sweepHome(home: string): string[] {
     }
   }
   return removed;
-}
-
-function alive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

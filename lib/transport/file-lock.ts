@@ -56,7 +56,7 @@ async function takeOverIfStale(path: string): Promise<boolean> {
   const named = Number.isSafeInteger(pid) && pid > 0;
   // A lock that names no holder (an older kiln's, killed while writing it) is stale after a while.
   const orphan = !named && Date.now() - ((await stat(path).catch(() => undefined))?.mtimeMs ?? Date.now()) > 10_000;
-  if (!orphan && (!named || host !== hostname() || alive(pid))) return false;
+  if (!orphan && (!named || host !== hostname() || processAlive(pid))) return false;
   // Rename first: of several processes that found it stale, one moves it away; the others see it gone.
   const aside = `${path}.stale-${process.pid}`;
   try {
@@ -75,7 +75,8 @@ async function takeOverIfStale(path: string): Promise<boolean> {
   return true;
 }
 
-function alive(pid: number): boolean {
+/** Whether a process of this host with this pid exists (one we may not signal counts). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

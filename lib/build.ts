@@ -6,19 +6,21 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BuildError } from './build/build-error.ts';
 import { checkReproducible as checkTwice, type ReproducibilityReport } from './build/check-reproducible.ts';
+import { baseResolver, keepPulledBases, type PulledBase } from './build/base-resolver.ts';
+import { imageNames, pushAll } from './build/push.ts';
 import { sandboxRunners } from './build/sandbox-runners.ts';
 import { checkDirectiveOf, dumpAst, IgnoreMatcher, lintDockerfile, type LintWarning, lintViolationMessage, parseDockerfile, readDockerignore, ShellLexer, toInstructions } from './dockerfile/index.ts';
-import { type BuildEvent, executeBuild, type Expander, type ImageResolver, pruneCache } from './executor/index.ts';
+import { type BuildEvent, executeBuild, type Expander, pruneCache } from './executor/index.ts';
 import type { Image, ImageFormat } from './image/index.ts';
 import { withFormat } from './image/index.ts';
 import type { Compression, Platform } from './oci/index.ts';
 import { defaultPlatform, type Plan, planBuild, unusedBuildArgsMessage } from './plan/index.ts';
-import { formatRef, type ImageRef, parseRef } from './ref/index.ts';
+import { formatRef, type ImageRef } from './ref/index.ts';
 import type { RegistryClient } from './registry/index.ts';
 import { LocalStore } from './transport/index.ts';
 import { changesToEntries, clampMtimes, diff, type DirNode, emptyDir, type HostFilter, hostTree, materialize, SpillDir, walk } from './vfs/index.ts';
 import { tarStream } from './archive/index.ts';
-import { copyImage, type ImageLocation, storeResolver, preflightOutput, type TransportEvent, writeDirAtomic, writeDockerArchive, writeFileAtomic, writeOciArchive, writeOciLayout } from './transport/index.ts';
+import { preflightOutput, type TransportEvent, writeDirAtomic, writeDockerArchive, writeFileAtomic, writeOciArchive, writeOciLayout } from './transport/index.ts';
 
 export type { BuildEvent } from './executor/index.ts';
 
@@ -191,68 +193,6 @@ export async function prune(opts: { home: string; all?: boolean }): Promise<Prun
   return { cacheEntries: cache.entries, images, blobs: blobs.count, reclaimed: blobs.bytes + cache.bytes };
 }
 
-/**
- * Base images as docker finds them: the local store first (by full reference
- * and platform), then the registry (pulled into the store, and named there
- * once the build succeeds: {@link keepPulledBases}); `--pull` asks the
- * registry first. Without a registry client, local only.
- */
-/** A base image this build took from a registry. */
-interface PulledBase {
-  ref: ImageRef;
-  image: Image;
-}
-
-/**
- * As `docker build` does, the base images a build pulled keep their names in
- * the local store (`kiln images` lists them), so the next build finds them
- * there without asking the registry; `--pull` asks again. Only images whose
- * every blob is in the store are named (a `COPY --from` image of which a few
- * layers were fetched is not).
- */
-async function keepPulledBases(store: LocalStore, pulled: readonly PulledBase[]): Promise<void> {
-  for (const { ref, image } of pulled) {
-    if (ref.tag === undefined && ref.digest !== undefined) continue; // by digest only: nothing to name
-    const blobs = [image.configDescriptor, ...image.layers.map((l) => l.descriptor)];
-    if (!(await Promise.all(blobs.map((b) => store.content.has(b.digest)))).every(Boolean)) continue;
-    await store.putImage(image, [{ ...ref, digest: undefined }]);
-  }
-}
-
-function baseResolver(store: LocalStore, opts: BuildOptions, pulled: PulledBase[]): ImageResolver {
-  const emit = opts.onEvent ?? (() => {});
-  const client = opts.registry;
-  const remote = client && {
-    resolve: async (ref: ImageRef, platform: Platform, signal?: AbortSignal) => {
-      const onEvent = (event: TransportEvent): void => emit({ kind: 'transfer', ref: formatRef(ref), event });
-      const image = await storeResolver({ client, home: opts.home, onEvent }).resolve(ref, platform, signal);
-      pulled.push({ ref, image });
-      return image;
-    },
-  };
-  const stores = [store, ...(opts.baseStores ?? []).map((dir) => new LocalStore(dir))];
-  const local = async (ref: ImageRef, platform: Platform) => {
-    for (const s of stores) {
-      const image = await s.resolve(formatRef(ref));
-      const c = image?.config;
-      if (c && c.os === platform.os && c.architecture === platform.architecture) return image;
-    }
-    return undefined;
-  };
-  return {
-    resolve: async (ref, platform, signal) => {
-      if (!opts.pull || remote === undefined) {
-        const found = await local(ref, platform);
-        if (found !== undefined) return found;
-      }
-      if (remote === undefined) {
-        throw new BuildError('IMAGE_NOT_FOUND', `image ${formatRef(ref)} is not in the local store (pull it first: kiln pull ${formatRef(ref)})`, { ref: formatRef(ref) });
-      }
-      return remote.resolve(ref, platform, signal);
-    },
-  };
-}
-
 /** What `planFile` needs: the build's front-end options. */
 export interface PlanFileOptions {
   contextDir: string;
@@ -339,53 +279,6 @@ function contextFilter(contextDir: string, dockerfilePath: string): HostFilter |
   if (file === undefined) return undefined;
   const matcher = new IgnoreMatcher(readDockerignore(readFileSync(file, 'utf8')));
   return { excludes: (p) => matcher.matches(p), excludesSubtree: (p) => matcher.excludesSubtree(p) };
-}
-
-/**
- * The names a build gives its image (`-t` tags and `type=image` names, once
- * each) and those it pushes. Pushing needs a name and a registry client
- * (PUSH_NO_NAME, PUSH_NO_REGISTRY), checked before anything is built.
- */
-function imageNames(opts: BuildOptions): { refs: ImageRef[]; push: ImageRef[] } {
-  const tags = (opts.tags ?? []).map((t) => parseRef(t));
-  const byName = new Map<string, ImageRef>(tags.map((r) => [formatRef(r), r]));
-  const push = new Map<string, ImageRef>();
-  for (const out of opts.outputs ?? []) {
-    if (out.type !== 'image') continue;
-    const named = out.names.map((n) => parseRef(n));
-    for (const r of named) byName.set(formatRef(r), r);
-    if (!out.push) continue;
-    const targets = named.length > 0 ? named : tags;
-    if (targets.length === 0) throw new BuildError('PUSH_NO_NAME', 'pushing needs a name for the image: -t NAME, or -o type=image,name=NAME,push=true');
-    if (opts.registry === undefined) throw new BuildError('PUSH_NO_REGISTRY', 'pushing needs a registry client');
-    for (const r of targets) {
-      if (r.digest !== undefined) throw new BuildError('PUSH_NO_NAME', `cannot push to ${formatRef(r)}: a name with a digest cannot be pushed to; use a tag`);
-      push.set(formatRef(r), r);
-    }
-  }
-  return { refs: [...byName.values()], push: [...push.values()] };
-}
-
-/**
- * Pushes the stored image to each name in turn. A name in a registry that
- * has the image already (under another repository) is copied from there,
- * so the registry mounts the blobs instead of receiving them again.
- */
-async function pushAll(push: readonly ImageRef[], opts: BuildOptions, emit: (e: BuildProgress) => void): Promise<ImageRef[]> {
-  const pushed: ImageRef[] = [];
-  const inRegistry = new Map<string, ImageRef>();
-  for (const ref of push) {
-    const name = formatRef(ref);
-    const onEvent = (event: TransportEvent): void => emit({ kind: 'transfer', ref: name, event });
-    const there = inRegistry.get(ref.registry);
-    const from: ImageLocation = there !== undefined ? { kind: 'registry', ref: there } : { kind: 'local', name };
-    const done = await copyImage(from, { kind: 'registry', ref }, { client: opts.registry!, home: opts.home, platform: { kind: 'all' }, onEvent });
-    emit({ kind: 'pushed', ref: name, digest: done.descriptor.digest, size: done.descriptor.size });
-    const at = { ...ref, tag: undefined, digest: done.descriptor.digest };
-    inRegistry.set(ref.registry, at);
-    pushed.push({ ...ref, digest: done.descriptor.digest });
-  }
-  return pushed;
 }
 
 /** Writes every requested output, each atomically (temp name, then rename). */

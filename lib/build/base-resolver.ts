@@ -1,0 +1,70 @@
+/** Where a build's base images come from, and the names pulled bases keep. */
+import type { BuildOptions } from '../build.ts';
+import type { ImageResolver } from '../executor/index.ts';
+import type { Image } from '../image/index.ts';
+import type { Platform } from '../oci/index.ts';
+import { formatRef, type ImageRef } from '../ref/index.ts';
+import { LocalStore, storeResolver, type TransportEvent } from '../transport/index.ts';
+import { BuildError } from './build-error.ts';
+
+/** A base image this build took from a registry. */
+export interface PulledBase {
+  ref: ImageRef;
+  image: Image;
+}
+
+/**
+ * As `docker build` does, the base images a build pulled keep their names in
+ * the local store (`kiln images` lists them), so the next build finds them
+ * there without asking the registry; `--pull` asks again. Only images whose
+ * every blob is in the store are named (a `COPY --from` image of which a few
+ * layers were fetched is not).
+ */
+export async function keepPulledBases(store: LocalStore, pulled: readonly PulledBase[]): Promise<void> {
+  for (const { ref, image } of pulled) {
+    if (ref.tag === undefined && ref.digest !== undefined) continue; // by digest only: nothing to name
+    const blobs = [image.configDescriptor, ...image.layers.map((l) => l.descriptor)];
+    if (!(await Promise.all(blobs.map((b) => store.content.has(b.digest)))).every(Boolean)) continue;
+    await store.putImage(image, [{ ...ref, digest: undefined }]);
+  }
+}
+
+/**
+ * Base images as docker finds them: the local store first (by full reference
+ * and platform), then the registry (pulled into the store, and named there
+ * once the build succeeds: {@link keepPulledBases}); `--pull` asks the
+ * registry first. Without a registry client, local only.
+ */
+export function baseResolver(store: LocalStore, opts: BuildOptions, pulled: PulledBase[]): ImageResolver {
+  const emit = opts.onEvent ?? (() => {});
+  const client = opts.registry;
+  const remote = client && {
+    resolve: async (ref: ImageRef, platform: Platform, signal?: AbortSignal) => {
+      const onEvent = (event: TransportEvent): void => emit({ kind: 'transfer', ref: formatRef(ref), event });
+      const image = await storeResolver({ client, home: opts.home, onEvent }).resolve(ref, platform, signal);
+      pulled.push({ ref, image });
+      return image;
+    },
+  };
+  const stores = [store, ...(opts.baseStores ?? []).map((dir) => new LocalStore(dir))];
+  const local = async (ref: ImageRef, platform: Platform) => {
+    for (const s of stores) {
+      const image = await s.resolve(formatRef(ref));
+      const c = image?.config;
+      if (c && c.os === platform.os && c.architecture === platform.architecture) return image;
+    }
+    return undefined;
+  };
+  return {
+    resolve: async (ref, platform, signal) => {
+      if (!opts.pull || remote === undefined) {
+        const found = await local(ref, platform);
+        if (found !== undefined) return found;
+      }
+      if (remote === undefined) {
+        throw new BuildError('IMAGE_NOT_FOUND', `image ${formatRef(ref)} is not in the local store (pull it first: kiln pull ${formatRef(ref)})`, { ref: formatRef(ref) });
+      }
+      return remote.resolve(ref, platform, signal);
+    },
+  };
+}

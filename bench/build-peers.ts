@@ -6,7 +6,7 @@
  * (the no-op rebuild), and checks that the rebuild was a cache hit (same
  * image ID) and that the cold build pulled its bases from the registry.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureBaseImages } from '../spec/helpers/base-images.ts';
 import { removeAtExit } from '../spec/helpers/managed-process.ts';
@@ -17,6 +17,7 @@ import { type Contender, measureRounds, type Sample, scrub, timeCommand } from '
 import { renderTable, type Row, row, skippedRow } from './report.ts';
 import { type BenchEnv, shellLine } from './section.ts';
 import { summarize } from './stats.ts';
+import { writeBuildahConfig } from '../spec/helpers/buildah-config.ts';
 
 /** What is built: `docker build -t tag -f dockerfile context`. */
 export interface BuildJob {
@@ -177,28 +178,10 @@ function buildahBuilder(job: BuildJob, registry: RunningRegistry, stores: string
   const root = join(stores, 'buildah-root');
   const runroot = join(stores, 'buildah-runroot');
   const tmp = join(stores, 'buildah-tmp');
-  const conf = join(job.dir, 'buildah-conf');
-  mkdirSync(join(conf, 'docker'), { recursive: true });
   mkdirSync(tmp, { recursive: true });
-  const registriesConf = join(conf, 'registries.conf');
-  const policy = join(conf, 'policy.json');
-  const authFile = join(conf, 'auth.json');
-  writeFileSync(authFile, '{"auths":{}}\n');
-  writeFileSync(join(conf, 'docker', 'config.json'), '{"auths":{}}\n');
-  writeFileSync(policy, '{"default":[{"type":"insecureAcceptAnything"}]}\n');
   // Docker Hub is mirrored by the bench's registry; nothing else is reachable.
-  writeFileSync(registriesConf, [
-    'unqualified-search-registries = ["docker.io"]',
-    'short-name-mode = "permissive"',
-    '[[registry]]',
-    'prefix = "docker.io"',
-    'location = "docker.io"',
-    '[[registry.mirror]]',
-    `location = "${registry.host}"`,
-    'insecure = true',
-    '',
-  ].join('\n'));
-  const vars: NodeJS.ProcessEnv = { ...process.env, CONTAINERS_REGISTRIES_CONF: registriesConf, REGISTRY_AUTH_FILE: authFile, DOCKER_CONFIG: join(conf, 'docker'), TMPDIR: tmp };
+  const { registriesConf, policy, authFile, dockerConfig } = writeBuildahConfig(join(job.dir, 'buildah-conf'), registry.host);
+  const vars: NodeJS.ProcessEnv = { ...process.env, CONTAINERS_REGISTRIES_CONF: registriesConf, REGISTRY_AUTH_FILE: authFile, DOCKER_CONFIG: dockerConfig, TMPDIR: tmp };
   const argv = (iid: string): string[] => [
     'buildah', '--root', root, '--runroot', runroot, '--storage-driver', 'vfs',
     'bud', '-q', '--isolation', 'chroot', '--layers', '--identity-label=false', '--format', 'docker', '--signature-policy', policy,

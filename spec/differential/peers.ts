@@ -9,7 +9,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statfsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import { type RunningRegistry, startRegistry } from '../helpers/registry.ts';
 import { dockerRef, skopeoCopy } from '../helpers/skopeo.ts';
 import type { DiffCase } from './corpus.ts';
 import { type RootfsFacts, rootfsFacts } from './rootfs-facts.ts';
+import { type BuildahConfig, writeBuildahConfig } from '../helpers/buildah-config.ts';
 
 export type PeerName = 'kiln' | 'buildah';
 
@@ -101,15 +102,11 @@ const buildFlags = (c: DiffCase, registry: RunningRegistry): string[] => [
   ...Object.entries(c.buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v.replaceAll('{{registry}}', registry.host)}`]),
 ];
 
-interface PeerDirs {
+interface PeerDirs extends BuildahConfig {
   work: string;
   /** buildah's --root/--runroot folders (in memory when /dev/shm has room: vfs copies whole trees at every step). */
   buildahStores: string;
   kilnHome: string;
-  registriesConf: string;
-  policy: string;
-  authFile: string;
-  dockerConfig: string;
 }
 
 const SHM = '/dev/shm';
@@ -130,33 +127,8 @@ function buildahStoresDir(prefix: string, work: string): string {
 
 function makeDirs(prefix: string, registry: RunningRegistry): PeerDirs {
   const work = mkdtempSync(join(tmpdir(), prefix));
-  const dirs: PeerDirs = {
-    work,
-    buildahStores: buildahStoresDir(prefix, work),
-    kilnHome: join(work, 'kiln-home'),
-    registriesConf: join(work, 'registries.conf'),
-    policy: join(work, 'policy.json'),
-    authFile: join(work, 'auth.json'),
-    dockerConfig: join(work, 'docker-config'),
-  };
-  mkdirSync(dirs.dockerConfig);
   mkdirSync(join(work, 'out'));
-  writeFileSync(dirs.authFile, '{"auths":{}}\n');
-  writeFileSync(join(dirs.dockerConfig, 'config.json'), '{"auths":{}}\n');
-  writeFileSync(dirs.policy, '{"default":[{"type":"insecureAcceptAnything"}]}\n');
-  // Docker Hub is mirrored by the kit's registry; nothing else is reachable.
-  writeFileSync(dirs.registriesConf, [
-    'unqualified-search-registries = ["docker.io"]',
-    'short-name-mode = "permissive"',
-    '[[registry]]',
-    'prefix = "docker.io"',
-    'location = "docker.io"',
-    '[[registry.mirror]]',
-    `location = "${registry.host}"`,
-    'insecure = true',
-    '',
-  ].join('\n'));
-  return dirs;
+  return { work, buildahStores: buildahStoresDir(prefix, work), kilnHome: join(work, 'kiln-home'), ...writeBuildahConfig(work, registry.host) };
 }
 
 async function buildKiln(c: DiffCase, dirs: PeerDirs, registry: RunningRegistry): Promise<PeerImage> {

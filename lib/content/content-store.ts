@@ -201,13 +201,16 @@ async function writeHashed(body: Readable, tmp: string, expect: { digest?: Diges
     const file = fh;
     const sink = new Writable({
       highWaterMark: READ_CHUNK,
-      write(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
+      // Chunks that arrive while a write is in flight are written together
+      // by one writev: one thread-pool round trip for many socket reads.
+      writev(entries: { chunk: Buffer }[], cb) {
+        const chunks = entries.map((e) => e.chunk);
+        for (const chunk of chunks) hash.update(chunk);
         if (expect.size !== undefined && hash.size > expect.size) {
           cb(sizeError(expect, hash.size, true));
           return;
         }
-        writeAll(file, chunk).then(() => cb(), cb);
+        writeAllv(file, chunks).then(() => cb(), cb);
       },
     });
     await pipeline(body, sink);
@@ -279,10 +282,15 @@ function ioError(message: string, cause: unknown, digest?: Digest): ContentError
   return new ContentError('STORE_IO', `${message}${reason}`, { cause, digest });
 }
 
-/** Writes all of `chunk` (a write may be short). */
-async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
-  for (let off = 0; off < chunk.length; ) {
-    const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
-    off += bytesWritten;
+/** Writes all of `chunks`, in order (a writev may be short). */
+async function writeAllv(fh: FileHandle, chunks: Buffer[]): Promise<void> {
+  let rest = chunks;
+  while (rest.length > 0) {
+    let { bytesWritten } = await fh.writev(rest);
+    while (rest.length > 0 && bytesWritten >= rest[0]!.length) {
+      bytesWritten -= rest[0]!.length;
+      rest = rest.slice(1);
+    }
+    if (bytesWritten > 0) rest = [rest[0]!.subarray(bytesWritten), ...rest.slice(1)];
   }
 }

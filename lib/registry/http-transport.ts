@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { type ConnectionOptions, type SecureContext, createSecureContext } from 'node:tls';
 import type { Dispatcher, Pool } from 'undici';
 import { type RegistryContext, RegistryError, describeContext } from './registry-error.ts';
 import type { HostPolicy } from './host-policy.ts';
@@ -78,6 +79,7 @@ export interface TransportOptions {
  */
 export class HttpTransport {
   readonly #pools = new Map<string, Pool>();
+  #secureContext: SecureContext | undefined;
 
   constructor(private readonly opts: TransportOptions) {}
 
@@ -123,8 +125,8 @@ export class HttpTransport {
       const { Pool } = await loadUndici();
       pool = this.#pools.get(url.origin); // another request may have made it meanwhile
       if (pool !== undefined) return pool;
-      const { timeouts, ca, policy, connectionsPerOrigin } = this.opts;
-      const tls = url.protocol === 'https:' ? { ca, rejectUnauthorized: !policy.isInsecure(url.host) } : {};
+      const { timeouts, connectionsPerOrigin } = this.opts;
+      const tls = url.protocol === 'https:' ? this.#tlsOptions(url.host) : {};
       pool = new Pool(url.origin, {
         connections: connectionsPerOrigin,
         connect: { timeout: timeouts.connectMs, ...tls },
@@ -135,6 +137,19 @@ export class HttpTransport {
       this.#pools.set(url.origin, pool);
     }
     return pool;
+  }
+
+  /**
+   * TLS options for `host`. Verified hosts share one secure context, made
+   * on first use: given only a `ca` list, Node parses it again for every
+   * connection (~60 ms for a system bundle of ~140 certificates plus
+   * Node's own). An insecure host's certificate is not checked, so it
+   * needs no CA list at all.
+   */
+  #tlsOptions(host: string): ConnectionOptions {
+    if (this.opts.policy.isInsecure(host)) return { rejectUnauthorized: false };
+    this.#secureContext ??= createSecureContext(this.opts.ca === undefined ? {} : { ca: this.opts.ca });
+    return { secureContext: this.#secureContext, rejectUnauthorized: true };
   }
 
   /** Closes every pool; in-flight requests finish first. */

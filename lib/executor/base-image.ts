@@ -84,10 +84,17 @@ export class BaseImages {
     if (p === undefined) {
       p = (async () => {
         const layers = image.layers.slice(from);
-        await fetchAll(layers);
-        let tree = emptyDir();
-        for (const layer of layers) tree = await applyLayer(tree, await layer.openUncompressed(), { spill: this.spill });
-        return tree;
+        // The first layer is read as it downloads (one pass: download, decompress, apply); the
+        // others download meanwhile, several at once, and are applied from the store in order.
+        const rest = fetchAll(layers.slice(1));
+        rest.catch(() => {}); // awaited below
+        try {
+          let tree = emptyDir();
+          for (const layer of layers) tree = await applyLayer(tree, await layer.openUncompressed(), { spill: this.spill });
+          return tree;
+        } finally {
+          await rest.catch(() => {}); // nothing keeps downloading behind a failure; a fetch's own failure reached its apply
+        }
       })();
       this.#trees.set(key, p);
     }

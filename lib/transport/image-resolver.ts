@@ -8,7 +8,7 @@ import { readSource } from './image-source.ts';
 import { putManifests } from './layout-sink.ts';
 import { LocalStore } from './local-store.ts';
 import { type BlobSource, uniqueBlobs } from './manifest-node.ts';
-import { stageBlobs, type TransferContext } from './stage-blobs.ts';
+import { stageBlobs, stageLayerReading, type TransferContext } from './stage-blobs.ts';
 import { TransportError } from './transport-error.ts';
 import type { TransportEventSink } from './transport-event.ts';
 
@@ -64,21 +64,24 @@ export function storeResolver(opts: StoreResolverOptions): { resolve(ref: ImageR
  * A layer read from `store`, downloaded from `source` into it on the first
  * open (once, whoever opens it; a failed download is tried again on the
  * next open). Its uncompressed size becomes known when it was downloaded.
+ * When the first open asks for the tar and the blob is not in the store
+ * yet, the tar is read as the blob downloads (stageLayerReading); opens
+ * meanwhile wait for the blob to be stored.
  */
 function fetchedOnOpen(layer: Layer, source: BlobSource, store: ContentStore, ctx: TransferContext): Layer {
   const { descriptor, diffId } = layer;
   let size = layer.uncompressedSize;
   let fetching: Promise<void> | undefined;
-  const fetch = (): Promise<void> => {
-    fetching ??= stageBlobs(store, [source], 'downloaded', ctx, new Map<Digest, Digest>([[descriptor.digest, diffId]])).then(
-      (sizes) => void (size ??= sizes.get(descriptor.digest)),
-      (err: unknown) => {
-        fetching = undefined;
-        throw err;
-      },
-    );
+  const settle = (p: Promise<void>): Promise<void> => {
+    fetching = p.catch((err: unknown) => {
+      fetching = undefined;
+      throw err;
+    });
+    fetching.catch(() => {}); // a failed fetch is reported to whoever is reading; the next open tries again
     return fetching;
   };
+  const fetch = (): Promise<void> =>
+    fetching ?? settle(stageBlobs(store, [source], 'downloaded', ctx, new Map<Digest, Digest>([[descriptor.digest, diffId]])).then((sizes) => void (size ??= sizes.get(descriptor.digest))));
   const stored = (): Layer => storeLayer(store, size === undefined ? { descriptor, diffId } : { descriptor, diffId, uncompressedSize: size });
   return Object.freeze({
     descriptor,
@@ -91,6 +94,22 @@ function fetchedOnOpen(layer: Layer, source: BlobSource, store: ContentStore, ct
       return stored().open();
     },
     async openUncompressed() {
+      if (fetching === undefined && (await store.stat(descriptor.digest))?.size !== descriptor.size && fetching === undefined) {
+        let done!: () => void;
+        let failed!: (err: unknown) => void;
+        settle(new Promise<void>((resolve, reject) => [done, failed] = [resolve, reject]));
+        try {
+          const tar = await stageLayerReading(store, source, diffId, ctx, (n) => {
+            size ??= n;
+            done();
+          });
+          tar.on('close', () => failed(new Error(`the first reader of layer ${descriptor.digest} stopped before the end`)));
+          return tar;
+        } catch (err) {
+          failed(err);
+          throw err;
+        }
+      }
       await fetch();
       return stored().openUncompressed();
     },

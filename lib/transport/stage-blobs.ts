@@ -1,4 +1,4 @@
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { decompressStream } from '../archive/index.ts';
 import type { ContentStore } from '../content/index.ts';
 import { type Digest, Sha256 } from '../digest/index.ts';
@@ -98,19 +98,71 @@ export async function stageBlobs(store: ContentStore, blobs: readonly BlobSource
   return sizes;
 }
 
+/**
+ * Downloads a layer blob into `store` and hands its decompressed tar to the
+ * caller while it downloads: one transfer, one decompression (a build that
+ * opens a base layer would otherwise decompress it twice: once to check its
+ * diffID on the way in, once to read it). The returned stream errors
+ * instead of ending unless the blob was stored whole and verified (digest,
+ * size) and the tar matches `diffId`; `onStored` then gets the tar's size.
+ * Destroying the stream early cancels the download, and nothing is stored.
+ */
+export async function stageLayerReading(store: ContentStore, blob: BlobSource, diffId: Digest, ctx: TransferContext, onStored: (uncompressedSize: number) => void): Promise<Readable> {
+  const { digest, size, mediaType } = blob.descriptor;
+  ctx.emit({ kind: 'blob-start', digest, size, mediaType });
+  const body = counted(await blob.open(ctx.signal), (bytes) => ctx.emit({ kind: 'blob-progress', digest, bytes, size }), ctx.signal);
+  const [toStore, toTar] = tee(body);
+  const storing = store.put(toStore, { digest, size }).catch((err: unknown) => {
+    toTar.destroy();
+    throw err;
+  });
+  storing.catch(() => {}); // awaited below; a failure also ends the tar side at once
+  async function* read(): AsyncGenerator<Buffer> {
+    const hash = new Sha256();
+    let finished = false;
+    try {
+      try {
+        for await (const chunk of decompressStream(toTar)) {
+          hash.update(chunk as Buffer);
+          yield chunk as Buffer;
+        }
+      } catch (err) {
+        await storing; // the store's verdict first: a blob that is not what its descriptor says is the real story
+        throw err;
+      }
+      await storing;
+      if (hash.digest() !== diffId) {
+        throw new ImageError('DIGEST_MISMATCH', `layer ${digest} decompresses to ${hash.digest()}, but the image config says its diffID is ${diffId}`, { digest });
+      }
+      finished = true;
+    } finally {
+      if (!finished) body.destroy();
+    }
+    ctx.emit({ kind: 'blob-done', digest, size, mediaType, outcome: 'downloaded' });
+    onStored(hash.size);
+  }
+  return Readable.from(read(), { objectMode: false, highWaterMark: 1 << 20 });
+}
+
+/** Two streams each carrying all of `body` (at the pace of the slower); an error of `body` reaches both. */
+function tee(body: Readable): [PassThrough, PassThrough] {
+  const a = new PassThrough({ highWaterMark: 1 << 20 });
+  const b = new PassThrough({ highWaterMark: 1 << 20 });
+  // As in counted(): errors wait on the streams for consumers that attach late.
+  a.on('error', () => {});
+  b.on('error', () => {});
+  body.on('error', (err) => {
+    a.destroy(err);
+    b.destroy(err);
+  });
+  body.pipe(a);
+  body.pipe(b);
+  return [a, b];
+}
+
 /** Stores a layer blob while decompressing a copy of it: returns its uncompressed size, after checking its diffID. */
 async function putMeasured(store: ContentStore, body: Readable, desc: Descriptor, diffId: Digest): Promise<number> {
-  const toStore = new PassThrough({ highWaterMark: 1 << 20 });
-  const toMeasure = new PassThrough({ highWaterMark: 1 << 20 });
-  // As in counted(): errors wait on the streams for consumers that attach late.
-  toStore.on('error', () => {});
-  toMeasure.on('error', () => {});
-  body.on('error', (err) => {
-    toStore.destroy(err);
-    toMeasure.destroy(err);
-  });
-  body.pipe(toStore);
-  body.pipe(toMeasure);
+  const [toStore, toMeasure] = tee(body);
   const measure = async (): Promise<{ digest: Digest; size: number }> => {
     const hash = new Sha256();
     for await (const chunk of decompressStream(toMeasure)) hash.update(chunk as Buffer);

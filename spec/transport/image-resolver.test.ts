@@ -6,7 +6,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Layer } from '../../lib/image/index.ts';
 import { parseRef } from '../../lib/ref/index.ts';
 import { RegistryClient } from '../../lib/registry/index.ts';
 import { LocalStore, copyImage, storeResolver } from '../../lib/transport/index.ts';
@@ -38,6 +40,8 @@ after(async () => {
   await root.cleanup();
 });
 
+const blobPath = (home: string, digest: string): string => join(home, 'blobs', 'sha256', digest.slice(7));
+
 describe('storeResolver', () => {
   test('resolves each platform of an index, fetching each blob once and each layer only when opened, tagging nothing', async () => {
     const home = join(root.dir, 'home');
@@ -66,6 +70,44 @@ describe('storeResolver', () => {
     assert.deepEqual(blobGets().slice(mark), [], 'a resolved image is read from the store again, but its manifest');
     assert.deepEqual(await new LocalStore(home).list(), [], 'base images are not tagged');
     assert.equal(multi.images.length, 2);
+  });
+
+  test('the first read of a layer streams it as it downloads: stored whole, once, for every reader', async () => {
+    const home = join(root.dir, 'streaming');
+    const resolver = storeResolver({ client, home });
+    const image = await resolver.resolve(parseRef(`${proxy.host}/base/multi:1`), { os: 'linux', architecture: 'amd64' });
+    const gets = (digest: string): number => proxy.records.filter((r) => r.method === 'GET' && r.path.endsWith(`/blobs/${digest}`)).length;
+    const hashOf = async (stream: AsyncIterable<unknown>): Promise<{ digest: string; size: number }> => {
+      const hash = createHash('sha256');
+      let size = 0;
+      for await (const chunk of stream) {
+        hash.update(chunk as Buffer);
+        size += (chunk as Buffer).length;
+      }
+      return { digest: `sha256:${hash.digest('hex')}`, size };
+    };
+    const [bottom, top] = image.layers as [Layer, Layer];
+    // A reader that stops early cancels the download: the store holds nothing, or (when the
+    // small blob had already arrived whole) the verified blob; a later read fetches only what is missing.
+    const before = gets(bottom.descriptor.digest);
+    const first = await bottom.openUncompressed();
+    await new Promise<void>((resolve) => first.once('readable', resolve));
+    first.destroy();
+    await new Promise((r) => setTimeout(r, 50));
+    const kept = existsSync(blobPath(home, bottom.descriptor.digest));
+    if (kept) assert.equal(createHash('sha256').update(readFileSync(blobPath(home, bottom.descriptor.digest))).digest('hex'), bottom.descriptor.digest.slice(7));
+    // Two readers at once: one download; both get the tar, which matches the diffID.
+    const [a, b] = await Promise.all([bottom.openUncompressed().then(hashOf), bottom.openUncompressed().then(hashOf)]);
+    assert.equal(a.digest, bottom.diffId);
+    assert.deepEqual(b, a);
+    assert.equal(gets(bottom.descriptor.digest) - before, kept ? 1 : 2, 'one GET for the cancelled read, one more for both readers when nothing was kept');
+    if (!kept) assert.equal(bottom.uncompressedSize, a.size, 'the size is learnt from the streamed read');
+    assert.equal(createHash('sha256').update(readFileSync(blobPath(home, bottom.descriptor.digest))).digest('hex'), bottom.descriptor.digest.slice(7));
+    // The compressed blob, opened first, is fetched into the store and read from there.
+    const t = await hashOf(await top.open());
+    assert.equal(t.digest, top.descriptor.digest);
+    assert.equal((await hashOf(await top.openUncompressed())).digest, top.diffId);
+    assert.equal(gets(top.descriptor.digest), 1);
   });
 
   test('falls back to the local store when the registry cannot be reached', async () => {

@@ -4,6 +4,7 @@ import type { Dispatcher, Pool } from 'undici';
 import { type RegistryContext, RegistryError, describeContext } from './registry-error.ts';
 import type { HostPolicy } from './host-policy.ts';
 import { safeUrl } from './redact.ts';
+import { uniqueCertificates } from './tls-options.ts';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
 
@@ -148,7 +149,7 @@ export class HttpTransport {
    */
   #tlsOptions(host: string): ConnectionOptions {
     if (this.opts.policy.isInsecure(host)) return { rejectUnauthorized: false };
-    this.#secureContext ??= createSecureContext(this.opts.ca === undefined ? {} : { ca: this.opts.ca });
+    this.#secureContext ??= createSecureContext(this.opts.ca === undefined ? {} : { ca: uniqueCertificates(this.opts.ca) });
     return { secureContext: this.#secureContext, rejectUnauthorized: true };
   }
 

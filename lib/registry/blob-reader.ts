@@ -84,7 +84,10 @@ async function* verifiedChunks(first: HttpResponse, s: ReadState): AsyncGenerato
         if (err instanceof RegistryError || s.signal?.aborted) throw err;
         dropped = err;
       }
-      if (dropped === undefined && hash.size === s.desc.size) break;
+      // Every byte is here: a connection that drops after the last one (a
+      // Content-Length announcing more) loses nothing, and a resume at the
+      // end would only be refused (416). The digest decides below.
+      if (hash.size === s.desc.size) break;
       if (!s.resumable || resumes >= s.maxResumes) throw truncated(s, hash.size, resumes, dropped);
       resumes++;
       res = await s.request(hash.size);
@@ -112,7 +115,8 @@ function tooLong(s: ReadState): RegistryError {
 }
 
 function truncated(s: ReadState, got: number, resumes: number, cause: unknown): RegistryError {
-  const how = cause === undefined ? 'the body ended' : 'the connection dropped';
+  const stalled = (cause as { code?: unknown } | undefined)?.code === 'UND_ERR_BODY_TIMEOUT';
+  const how = cause === undefined ? 'the body ended' : stalled ? 'the body stalled (no data within the idle timeout)' : 'the connection dropped';
   const tried = resumes > 0 ? ` (after ${resumes} resume${resumes === 1 ? '' : 's'})` : s.resumable ? '' : ' (the server does not accept Range requests)';
   return new RegistryError('BLOB_TRUNCATED', `pull of ${describeContext(s.ctx)}: ${how} after ${got} of ${s.desc.size} bytes${tried}`, { ...s.ctx, cause });
 }

@@ -3,7 +3,7 @@ import { type Digest, digestAlgorithm, isDigest, sha256 } from '../digest/index.
 import { type Descriptor, MediaType } from '../oci/index.ts';
 import type { Endpoint } from './endpoint.ts';
 import { header, type HttpResponse, readBytes } from './http-transport.ts';
-import { type RegistryContext, RegistryError, describeContext } from './registry-error.ts';
+import { type RegistryContext, RegistryError, describeContext, inOperation } from './registry-error.ts';
 import type { Requester } from './registry-request.ts';
 import { repositoryScope } from './scope.ts';
 
@@ -61,10 +61,31 @@ async function getOnce(requester: Requester, ep: Endpoint, t: ManifestTarget, op
     retry: false,
     signal: opts.signal,
   });
-  const bytes = await readCapped(res, t);
-  const mediaType = manifestMediaType(header(res, 'content-type'), bytes, t);
-  const digest = checkDigest(bytes, t, header(res, 'docker-content-digest'));
+  const bytes = await readCapped(res, t).catch((err: unknown) => {
+    throw inOperation(err, 'pull of', t);
+  });
+  const answered = header(res, 'docker-content-digest');
+  let mediaType: string;
+  try {
+    mediaType = manifestMediaType(header(res, 'content-type'), bytes, t);
+  } catch (err) {
+    throw damagedOnTheWay(err, bytes, t, answered);
+  }
+  const digest = checkDigest(bytes, t, answered);
   return { bytes, mediaType, digest };
+}
+
+/**
+ * A manifest that does not parse may just have been cut or altered in
+ * transit (a body that ended early, a proxy that lies about its length):
+ * when its bytes do not hash to the digest the reference or the registry
+ * names, the error says so.
+ */
+function damagedOnTheWay(err: unknown, bytes: Buffer, t: ManifestTarget, answered: string | undefined): unknown {
+  if (!(err instanceof RegistryError) || err.code !== 'MANIFEST_INVALID') return err;
+  const expected = isDigest(t.reference) ? t.reference : answered;
+  if (expected === undefined || !isDigest(expected) || digestAlgorithm(expected) !== 'sha256' || sha256(bytes) === expected) return err;
+  return new RegistryError('MANIFEST_INVALID', `${err.message}; its ${bytes.length} bytes do not hash to ${expected}, the digest announced for it (cut short or altered on the way)`, { ...t, actual: sha256(bytes) });
 }
 
 /**

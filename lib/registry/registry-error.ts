@@ -173,11 +173,13 @@ export function errorFromResponse(
 /**
  * The same error told from the operation's point of view: `pull of
  * registry/repo:tag: …` in front of a message raised below it (a ping, a
- * token request). Other errors pass through.
+ * token request, a connection that failed). Other errors pass through.
  */
 export function inOperation(err: unknown, action: string | undefined, ctx: RegistryContext): unknown {
   if (!(err instanceof RegistryError) || action === undefined || err.message.startsWith(`${action} `)) return err;
   const where = describeContext(ctx);
-  const message = err.message.startsWith(`${where}:`) ? `${action} ${err.message}` : `${action} ${where}: ${err.message}`;
+  // A network error already names the place (`where (url): …`): say it once.
+  const named = err.message.startsWith(`${where}:`) || err.message.startsWith(`${where} (`);
+  const message = named ? `${action} ${err.message}` : `${action} ${where}: ${err.message}`;
   return new RegistryError(err.code, message, { ...err.fields, ...ctx, cause: err.cause });
 }

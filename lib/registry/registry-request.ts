@@ -66,7 +66,9 @@ export class Requester {
       const authorization = url.origin === ep.base.origin ? await this.#authorize(ep, scopes, req) : undefined;
       const body = typeof req.body === 'function' ? await req.body() : req.body;
       const headers = { ...req.headers, ...(authorization !== undefined ? { authorization } : {}) };
-      const res = await this.transport.send({ method: req.method, url, headers, body, signal: req.signal }, req.ctx);
+      const res = await this.transport.send({ method: req.method, url, headers, body, signal: req.signal }, req.ctx).catch((err: unknown) => {
+        throw inOperation(err, req.action, req.ctx);
+      });
       if ((req.ok ?? defaultOk)(res.status)) return res;
       if (res.status === 401 && reauth === 0) {
         const hint = this.auth.unauthorized(ep, res.headers['www-authenticate'], authorization);

@@ -3,7 +3,7 @@ import { build, type BuildOptions, checkReproducible, formatRef, KilnError, type
 import { parseArgs, parseCsvOption, UsageError } from './args.ts';
 import { BuildDisplay } from './build-progress.ts';
 import { progressMode } from './progress.ts';
-import { platformFlag, REGISTRY_SPECS, registryClient } from './registry-options.ts';
+import { networkTimeouts, platformFlag, REGISTRY_SPECS, registryClient } from './registry-options.ts';
 import type { Io } from './main.ts';
 
 const SPECS = [
@@ -62,6 +62,7 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
   }
   const options: BuildOptions = {
     registry,
+    timeouts: networkTimeouts(args, io),
     pull: args.flags.has('pull'),
     noCache: args.flags.has('no-cache'),
     noCacheFilter: (args.values.get('no-cache-filter') ?? []).flatMap((v) => v.split(',')).filter((v) => v !== ''),

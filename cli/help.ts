@@ -33,7 +33,13 @@ Options:
       --target string             Set the target build stage to build
 
 Registry options: --insecure-registry HOST, --ca-cert FILE, --registry-mirror REG=URL
-(also KILN_REGISTRY_MIRRORS). Base images come from the local store first, then their registry.
+(also KILN_REGISTRY_MIRRORS), --connect-timeout, --response-timeout, --idle-timeout DURATION
+(see 'kiln pull --help'). Base images come from the local store first, then their registry.
+
+Limits (environment): a layer or ADD archive may expand to KILN_MAX_LAYER_SIZE (default 32GiB),
+and past KILN_LAYER_RATIO_GRACE (1GiB) to KILN_MAX_LAYER_RATIO (1100) times its compressed
+size; paths may be KILN_MAX_PATH_DEPTH (1024) levels deep. Past a limit the build fails with
+LAYER_TOO_LARGE, LAYER_RATIO_EXCEEDED, ARCHIVE_TOO_LARGE, ARCHIVE_RATIO_EXCEEDED or PATH_TOO_DEEP.
 
 Every build is also stored in the local image store ($KILN_HOME) under its tags.
 SOURCE_DATE_EPOCH (environment or --build-arg) makes the build reproducible.
@@ -107,10 +113,17 @@ Options:
 `;
 
 const REGISTRY_OPTIONS = `      --ca-cert stringArray             Trust this CA certificate (PEM file) for registries
+      --connect-timeout duration        Give up connecting (TCP and TLS) after this long
+                                        (default 30s; also KILN_CONNECT_TIMEOUT)
+      --idle-timeout duration           Give up on a body that sends no data for this long
+                                        (default 60s; also KILN_IDLE_TIMEOUT)
       --insecure-registry stringArray   Allow plain http and unverified TLS for this registry (host[:port])
       --progress string                 auto, plain (a line per layer), tty (live bars) or quiet (default "auto")
       --registry-mirror stringArray     Pull REGISTRY through a mirror first ("REGISTRY=URL",
-                                        e.g. docker.io=http://127.0.0.1:5000; also KILN_REGISTRY_MIRRORS)`;
+                                        e.g. docker.io=http://127.0.0.1:5000; also KILN_REGISTRY_MIRRORS)
+      --response-timeout duration       Give up waiting for a response after this long
+                                        (default 60s; also KILN_RESPONSE_TIMEOUT)
+                                        Durations: 30s, 2m, 1m30s, 500ms. Failed calls are retried.`;
 
 const CREDENTIALS_NOTE = `Credentials come from $DOCKER_CONFIG/config.json (default ~/.docker/config.json):
 what 'kiln login' saved, credsStore and credHelpers, as docker uses them.`;
@@ -177,6 +190,8 @@ Options:
   -u, --username string                 Username
       --ca-cert stringArray             Trust this CA certificate (PEM file)
       --insecure-registry stringArray   Allow plain http and unverified TLS for this registry
+      --connect-timeout, --response-timeout, --idle-timeout duration
+                                        Network timeouts, as for 'kiln pull'
 `;
 
 export const LOGOUT_HELP = `Usage:  kiln logout [SERVER]

@@ -35,6 +35,13 @@ Environment:
   SOURCE_DATE_EPOCH       Timestamp for reproducible builds
   DOCKER_CONFIG           Folder of the registry credentials' config.json (default ~/.docker)
   KILN_REGISTRY_MIRRORS   Registry mirrors, REGISTRY=URL[,…]
+  KILN_CONNECT_TIMEOUT    Network timeouts (default 30s, 60s, 60s); the flags
+  KILN_RESPONSE_TIMEOUT     --connect-timeout, --response-timeout and --idle-timeout
+  KILN_IDLE_TIMEOUT         of the registry commands win over them
+  KILN_MAX_LAYER_SIZE     Most bytes a layer or ADD archive may unpack to (default 32GiB)
+  KILN_MAX_LAYER_RATIO    Most bytes out per compressed byte (default 1100; 0: no check)
+  KILN_LAYER_RATIO_GRACE  Bytes out before the ratio is checked (default 1GiB)
+  KILN_MAX_PATH_DEPTH     Most levels of a path in a layer or archive (default 1024)
 
 Run 'kiln COMMAND --help' for more information on a command.
 `;

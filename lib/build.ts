@@ -10,13 +10,15 @@ import { baseResolver, keepPulledBases, type PulledBase } from './build/base-res
 import { imageNames, pushAll } from './build/push.ts';
 import { sandboxRunners } from './build/sandbox-runners.ts';
 import { checkDirectiveOf, dumpAst, IgnoreMatcher, lintDockerfile, type LintWarning, lintViolationMessage, parseDockerfile, readDockerignore, ShellLexer, toInstructions } from './dockerfile/index.ts';
-import { type BuildEvent, executeBuild, type Expander, pruneCache } from './executor/index.ts';
+import { type BuildEvent, executeBuild, type ExecuteOptions, type Expander, pruneCache } from './executor/index.ts';
+import type { CopyOptions } from './executor/copy.ts';
+import { httpFetcher } from './executor/http-fetch.ts';
 import type { Image, ImageFormat } from './image/index.ts';
 import { withFormat } from './image/index.ts';
 import type { Compression, Platform } from './oci/index.ts';
 import { defaultPlatform, type Plan, planBuild, unusedBuildArgsMessage } from './plan/index.ts';
 import { formatRef, type ImageRef } from './ref/index.ts';
-import type { RegistryClient } from './registry/index.ts';
+import type { RegistryClient, Timeouts } from './registry/index.ts';
 import { LocalStore } from './transport/index.ts';
 import { changesToEntries, clampMtimes, diff, type DirNode, emptyDir, type HostFilter, hostTree, materialize, SpillDir, walk } from './vfs/index.ts';
 import { tarStream } from './archive/index.ts';
@@ -83,6 +85,12 @@ export interface BuildOptions {
   noCacheFilter?: readonly string[];
   /** Other local stores (folders like `home`) where base images are looked for, read-only, after `home`'s. */
   baseStores?: readonly string[];
+  /**
+   * Network timeouts of `ADD <url>` downloads (default 30 s to connect, 60 s
+   * for the response, 60 s of silence in a body); registry calls take
+   * `registry`'s own (the CLI's networkTimeouts gives both the same values).
+   */
+  timeouts?: Partial<Timeouts>;
 }
 
 export interface BuildResult {
@@ -121,7 +129,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const spill = SpillDir.create(opts.home);
   const pulled: PulledBase[] = [];
   try {
-    const result = await executeBuild(plan, {
+    // COPY/ADD read their options from the same object: `fetch` rides along (CopyOptions).
+    const execOpts: ExecuteOptions & CopyOptions = {
       file: fileName,
       context: { root: contextDir, filter: contextFilter(contextDir, dockerfilePath) },
       store: store.content,
@@ -136,7 +145,9 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       resolver: baseResolver(store, opts, pulled),
       runners: sandboxRunners({ spill, home: opts.home, secrets: opts.secrets ?? new Map() }),
       cache: { dir: join(opts.home, 'cache'), noCache: opts.noCache ?? false, noCacheFilter: opts.noCacheFilter ?? [] },
-    });
+      fetch: httpFetcher({ timeouts: opts.timeouts }),
+    };
+    const result = await executeBuild(plan, execOpts);
     const image = format === result.image.format ? result.image : withFormat(result.image, format);
     // A build made from the cache has no filesystem until an output asks for one.
     const needsTree = (opts.outputs ?? []).some((o) => o.type === 'local' || o.type === 'tar');

@@ -10,5 +10,9 @@ import { KilnError } from '../errors.ts';
  * - `TAR_SIZE_MISMATCH`: a writer entry's body is not exactly `size` bytes.
  * - `COMPRESSION_INVALID`: the compressed stream is corrupt.
  * - `ZSTD_UNSUPPORTED`: this Node.js has no zstd in node:zlib.
+ * - `LAYER_TOO_LARGE`, `LAYER_RATIO_EXCEEDED`, `ARCHIVE_TOO_LARGE`,
+ *   `ARCHIVE_RATIO_EXCEEDED`: a layer or ADD archive expands past its
+ *   limits (expansion-limits.ts; fields `limit`, `variable`, `layer`/`archive`).
+ * - `LIMIT_INVALID`: an environment variable setting a limit cannot be parsed.
  */
 export class ArchiveError extends KilnError {}

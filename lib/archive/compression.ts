@@ -1,7 +1,9 @@
 import { type Duplex, PassThrough, Readable, type Transform, pipeline } from 'node:stream';
 import * as zlib from 'node:zlib';
+import { VerifyingStream } from '../digest/index.ts';
 import { KilnError } from '../errors.ts';
 import { ArchiveError } from './archive-error.ts';
+import { ExpansionMeter, expansionLimits } from './expansion-limits.ts';
 import { zstdProcess } from './zstd-process.ts';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
@@ -69,20 +71,35 @@ function decompressor(kind: Compression): Duplex {
   }
 }
 
+export interface DecompressOptions {
+  /**
+   * Counts the bytes on both sides and enforces its limits. Default: a
+   * layer meter with {@link expansionLimits} (the defaults and the
+   * environment), named by `name`, else by the input's digest when the
+   * input is a VerifyingStream (a blob opened from a content store).
+   */
+  meter?: ExpansionMeter;
+  /** The name of the default meter's layer in errors (its blob digest), when `meter` is not given. */
+  name?: string;
+}
+
 /**
  * Decompresses `input` according to its first bytes (gzip, zstd, or none:
  * passed through). The returned stream owns `input`: destroying it destroys
  * `input`. Errors of `input` come through unchanged; a corrupt compressed
  * stream fails with ArchiveError `COMPRESSION_INVALID`; zstd on a Node
- * without it with `ZSTD_UNSUPPORTED`.
+ * without it with `ZSTD_UNSUPPORTED`; output past the meter's limits with
+ * LAYER_TOO_LARGE / LAYER_RATIO_EXCEEDED (see {@link ExpansionMeter}), at
+ * which point the decompressor and `input` are torn down.
  */
-export function decompressStream(input: Readable): Readable {
-  return Readable.from(decompressed(input), { objectMode: false, highWaterMark: CHUNK });
+export function decompressStream(input: Readable, opts: DecompressOptions = {}): Readable {
+  return Readable.from(decompressed(input, opts), { objectMode: false, highWaterMark: CHUNK });
 }
 
-async function* decompressed(input: Readable): AsyncGenerator<Buffer> {
+async function* decompressed(input: Readable, opts: DecompressOptions): AsyncGenerator<Buffer> {
   const it = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   try {
+    const meter = opts.meter ?? new ExpansionMeter(expansionLimits(), { kind: 'layer', name: opts.name ?? (input instanceof VerifyingStream ? input.expect.digest : undefined) });
     const headParts: Buffer[] = [];
     let headSize = 0;
     while (headSize < 4) {
@@ -94,20 +111,28 @@ async function* decompressed(input: Readable): AsyncGenerator<Buffer> {
     const head = Buffer.concat(headParts, headSize);
     const kind = detectCompression(head);
     if (kind === 'none') {
-      if (head.length > 0) yield head;
-      for (let r = await it.next(); r.done !== true; r = await it.next()) yield r.value;
+      for (let r: IteratorResult<Buffer> = { value: head }; r.done !== true; r = await it.next()) {
+        if (r.value.length === 0) continue;
+        meter.addCompressed(r.value.length);
+        meter.addExpanded(r.value.length);
+        yield r.value;
+      }
       return;
     }
     const z = decompressor(kind);
-    const feed = Readable.from(rest(head, it), { objectMode: false });
+    const feed = Readable.from(meter.countCompressed(rest(head, it)), { objectMode: false });
     // Failures reach us through iterating `z`: pipeline destroys it with them.
     pipeline(feed, z, () => {});
     try {
-      for await (const chunk of z) yield chunk as Buffer;
+      for await (const chunk of z) {
+        meter.addExpanded((chunk as Buffer).length);
+        yield chunk as Buffer;
+      }
     } catch (err) {
       throw isZlibError(err) ? new ArchiveError('COMPRESSION_INVALID', `corrupt ${kind} stream: ${(err as Error).message}`, { cause: err }) : err;
     } finally {
       feed.destroy();
+      z.destroy();
     }
   } finally {
     await it.return?.();

@@ -90,7 +90,7 @@ export class BaseImages {
         rest.catch(() => {}); // awaited below
         try {
           let tree = emptyDir();
-          for (const layer of layers) tree = await applyLayer(tree, await layer.openUncompressed(), { spill: this.spill });
+          for (const layer of layers) tree = await applyLayer(tree, await layer.openUncompressed(), { spill: this.spill, name: layer.descriptor.digest });
           return tree;
         } finally {
           await rest.catch(() => {}); // nothing keeps downloading behind a failure; a fetch's own failure reached its apply

@@ -1,4 +1,5 @@
 import { type DecompressTools, detectArchive, type DirNode, extractTarInto, type FileNode, type Meta, mkdirAll, type SpillDir, VfsError } from '../vfs/index.ts';
+import { KilnError } from '../errors.ts';
 import { BuildStepError } from './errors.ts';
 import type { Owner } from './users.ts';
 
@@ -38,7 +39,11 @@ export interface UnpackOptions {
  * `--chmod` does not apply to unpacked entries (BuildKit passes no mode to
  * Untar). Directories the archive implies are 0755 root-owned (Untar's
  * RootPair). A corrupt or hostile archive is ADD_ARCHIVE_INVALID, a missing
- * decompressor ADD_ARCHIVE_UNSUPPORTED, `dest` below a file COPY_DEST_INVALID.
+ * decompressor ADD_ARCHIVE_UNSUPPORTED, `dest` below a file COPY_DEST_INVALID;
+ * an archive past a limit keeps the limit's code (ARCHIVE_TOO_LARGE,
+ * ARCHIVE_RATIO_EXCEEDED, PATH_TOO_DEEP, NAME_TOO_LONG, PATH_TOO_LONG,
+ * LAYER_TOO_MANY_ENTRIES, LIMIT_INVALID) so that scripts can tell "too big"
+ * from "broken", and its message names the archive and the limit.
  */
 export async function unpackArchive(tree: DirNode, dest: string, archive: FileNode, opts: UnpackOptions, loc: Loc): Promise<DirNode> {
   const destMeta: Meta = { mode: 0o755, uid: opts.owner?.uid ?? 0, gid: opts.owner?.gid ?? 0, mtime: opts.mtime };
@@ -60,6 +65,20 @@ export async function unpackArchive(tree: DirNode, dest: string, archive: FileNo
     if (cause instanceof VfsError && cause.code === 'DECOMPRESSOR_MISSING') {
       throw new BuildStepError('ADD_ARCHIVE_UNSUPPORTED', cause.message, { location: loc, cause });
     }
+    if (cause instanceof KilnError && LIMIT_CODES.has(cause.code)) {
+      throw new BuildStepError(cause.code, `ADD: ${cause.message}`, { ...cause.fields, location: loc, cause });
+    }
     throw new BuildStepError('ADD_ARCHIVE_INVALID', `cannot unpack archive: ${(cause as Error).message}`, { location: loc, cause });
   }
 }
+
+/** Codes of an archive refused by a limit rather than for being malformed. */
+const LIMIT_CODES: ReadonlySet<string> = new Set([
+  'ARCHIVE_TOO_LARGE',
+  'ARCHIVE_RATIO_EXCEEDED',
+  'PATH_TOO_DEEP',
+  'NAME_TOO_LONG',
+  'PATH_TOO_LONG',
+  'LAYER_TOO_MANY_ENTRIES',
+  'LIMIT_INVALID',
+]);

@@ -45,6 +45,8 @@ export interface HttpResponse {
   body: ResponseBody;
   /** The URL that answered, after redirects. */
   url: URL;
+  /** The timeouts in force, for the message of one that fires while the body is read. */
+  timeouts?: Timeouts;
 }
 
 /** The first value of a response header. */
@@ -105,18 +107,19 @@ export class HttpTransport {
   }
 
   async #dispatch(req: HttpRequest, url: URL, headers: Record<string, string>, ctx: RegistryContext): Promise<HttpResponse> {
+    const pool = await this.#pool(url); // outside the try: failing to load undici is no network error
     try {
-      const res = await (await this.#pool(url)).request({
+      const res = await pool.request({
         method: req.method,
         path: `${url.pathname}${url.search}`,
         headers,
         body: req.body ?? null,
         signal: req.signal,
       });
-      return { status: res.statusCode, headers: res.headers, body: res.body, url };
+      return { status: res.statusCode, headers: res.headers, body: res.body, url, timeouts: this.opts.timeouts };
     } catch (err) {
       if (req.signal?.aborted) throw req.signal.reason;
-      throw networkError(err, url, ctx);
+      throw networkError(err, url, ctx, this.opts.timeouts);
     }
   }
 
@@ -177,13 +180,28 @@ export function isTransient(err: unknown): boolean {
   return err instanceof RegistryError && (err.code === 'REGISTRY_UNREACHABLE' || err.code === 'REGISTRY_TIMEOUT');
 }
 
-/** Maps undici/Node network errors to RegistryErrors naming the host, never the full URL. */
-export function networkError(err: unknown, url: URL, ctx: RegistryContext): RegistryError {
+/** Each undici timeout: the Timeouts field behind it, and how a user names and changes it. */
+const TIMEOUT_CODES: Record<string, { key: keyof Timeouts; what: string; flag: string; env: string }> = {
+  UND_ERR_CONNECT_TIMEOUT: { key: 'connectMs', what: 'could not connect within', flag: 'connect', env: 'KILN_CONNECT_TIMEOUT' },
+  UND_ERR_HEADERS_TIMEOUT: { key: 'headersMs', what: 'no response within', flag: 'response', env: 'KILN_RESPONSE_TIMEOUT' },
+  UND_ERR_BODY_TIMEOUT: { key: 'bodyIdleMs', what: 'the response stalled: no data for', flag: 'idle', env: 'KILN_IDLE_TIMEOUT' },
+};
+
+/**
+ * Maps undici/Node network errors to RegistryErrors naming the host, never
+ * the full URL. A timeout says which one fired, its value (from `timeouts`)
+ * and the flag and variable that change it.
+ */
+export function networkError(err: unknown, url: URL, ctx: RegistryContext, timeouts?: Timeouts): RegistryError {
   const code = errorCode(err);
   const where = `${describeContext(ctx)} (${safeUrl(url)})`;
   const fields = { ...ctx, networkCode: code, cause: err };
-  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return new RegistryError('REGISTRY_TIMEOUT', `${where}: timed out (${code})`, fields);
+  const timeout = TIMEOUT_CODES[code];
+  if (timeout !== undefined) {
+    const ms = timeouts?.[timeout.key];
+    const value = ms === undefined ? 'the set time' : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+    const msg = `${where}: ${timeout.what} ${value} (the ${timeout.flag} timeout; raise it with --${timeout.flag}-timeout or ${timeout.env})`;
+    return new RegistryError('REGISTRY_TIMEOUT', msg, { ...fields, timeout: timeout.flag, ...(ms === undefined ? {} : { limitMs: ms }) });
   }
   if (CERT_CODES.has(code)) {
     return new RegistryError('REGISTRY_TLS', `${where}: TLS certificate not trusted (${code}); pass its CA certificate, or name the registry as insecure`, fields);
@@ -192,8 +210,12 @@ export function networkError(err: unknown, url: URL, ctx: RegistryContext): Regi
     return new RegistryError('REGISTRY_TLS', `${where}: TLS handshake failed (${code})`, fields);
   }
   const msg = (err as Error | null)?.message ?? String(err);
-  return new RegistryError('REGISTRY_UNREACHABLE', `${where}: cannot connect (${code || msg})`, fields);
+  const how = CONNECT_CODES.has(code) ? 'cannot connect' : 'the connection failed';
+  return new RegistryError('REGISTRY_UNREACHABLE', `${where}: ${how} (${code || msg})`, fields);
 }
+
+/** Failures to reach the host at all; any other network error broke a connection that was made (a reset, a socket closed mid-body). */
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'ENETDOWN']);
 
 /**
  * Reads a body that should be small, as text. A longer one is cut at `max`
@@ -221,7 +243,7 @@ export async function readBytes(res: HttpResponse, ctx: RegistryContext, max: nu
     }
   } catch (err) {
     if (err instanceof RegistryError || (err as Error | null)?.name === 'AbortError') throw err;
-    throw networkError(err, res.url, ctx);
+    throw networkError(err, res.url, ctx, res.timeouts);
   }
   return Buffer.concat(chunks);
 }

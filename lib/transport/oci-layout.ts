@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { open, readFile, rename, rmdir, unlink } from 'node:fs/promises';
+import { open, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ContentStore } from '../content/index.ts';
+import { MAX_JSON_BLOB } from '../image/index.ts';
 import { type Index, canonicalJsonBytes, parseIndex, parseLayoutHeader } from '../oci/index.ts';
 import { checkWritableDir, destKind, writeDirAtomic } from './atomic-output.ts';
 import { copyImageBlobs } from './copy-image-blobs.ts';
@@ -48,10 +49,13 @@ export async function writeOciLayout(dir: string, images: readonly LayoutImage[]
   }
 }
 
-/** Reads and validates `index.json` of the layout at `dir`; throws LAYOUT_INVALID. */
+/** Reads and validates `index.json` of the layout at `dir` (at most MAX_JSON_BLOB bytes, as every JSON document kiln reads); throws LAYOUT_INVALID. */
 export async function readLayoutIndex(dir: string): Promise<Index> {
+  const file = join(dir, 'index.json');
+  const size = (await stat(file).catch(() => undefined))?.size ?? 0;
+  if (size > MAX_JSON_BLOB) throw new TransportError('LAYOUT_INVALID', `${file} is larger than ${MAX_JSON_BLOB} bytes`, { path: dir });
   try {
-    return parseIndex(await readFile(join(dir, 'index.json')));
+    return parseIndex(await readFile(file));
   } catch (cause) {
     throw new TransportError('LAYOUT_INVALID', `${dir} has no valid index.json`, { cause, path: dir });
   }

@@ -122,7 +122,7 @@ export async function stageLayerReading(store: ContentStore, blob: BlobSource, d
     let finished = false;
     try {
       try {
-        for await (const chunk of decompressStream(toTar)) {
+        for await (const chunk of decompressStream(toTar, { name: digest })) {
           hash.update(chunk as Buffer);
           yield chunk as Buffer;
         }
@@ -165,7 +165,7 @@ async function putMeasured(store: ContentStore, body: Readable, desc: Descriptor
   const [toStore, toMeasure] = tee(body);
   const measure = async (): Promise<{ digest: Digest; size: number }> => {
     const hash = new Sha256();
-    for await (const chunk of decompressStream(toMeasure)) hash.update(chunk as Buffer);
+    for await (const chunk of decompressStream(toMeasure, { name: desc.digest })) hash.update(chunk as Buffer);
     return { digest: hash.digest(), size: hash.size };
   };
   const [stored, measured] = await Promise.allSettled([

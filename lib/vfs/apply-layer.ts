@@ -1,15 +1,22 @@
-import { Readable } from 'node:stream';
-import { decompressStream, readTar } from '../archive/index.ts';
+import type { Readable } from 'node:stream';
+import { decompressStream, ExpansionMeter, readTar } from '../archive/index.ts';
+import { VerifyingStream } from '../digest/index.ts';
 import { LayerApplier } from './layer-applier.ts';
-import { type ApplyLimits, ByteMeter, applyLimits } from './limits.ts';
+import { type ApplyLimits, applyLimits } from './limits.ts';
 import type { DirNode, Meta } from './node.ts';
 import type { SpillDir } from './spill.ts';
 
 export interface ApplyLayerOptions {
   /** Where the layer's file contents are written: one new spill file, which the result's file nodes point into. */
   spill: SpillDir;
-  /** Overrides of {@link DEFAULT_LIMITS}. */
+  /** Overrides of {@link DEFAULT_LIMITS} and of the environment (see {@link applyLimits}). */
   limits?: Partial<ApplyLimits>;
+  /**
+   * The layer's name in errors: its blob digest. Default: the digest the
+   * input is verified against when it is a VerifyingStream (a layer's
+   * `openUncompressed()`: its diff ID).
+   */
+  name?: string;
 }
 
 /** Directories a layer implies without listing them: 0755 root:root, mtime 0 (containerd's mkparent makes them 0755). */
@@ -30,19 +37,26 @@ export const IMPLIED_DIR: Meta = Object.freeze({ mode: 0o755, uid: 0, gid: 0, mt
  * one new file in `opts.spill` and never stay in memory.
  *
  * Failures: the archive's own (ArchiveError TAR_INVALID, COMPRESSION_INVALID,
- * …) and VfsError LAYER_TOO_LARGE, LAYER_RATIO_EXCEEDED,
- * LAYER_TOO_MANY_ENTRIES, PATH_TOO_DEEP, NAME_TOO_LONG, PATH_TOO_LONG,
- * NAME_INVALID, NOT_A_DIRECTORY, SYMLINK_LOOP, SYMLINK_INVALID,
- * HARDLINK_INVALID, WHITEOUT_INVALID. On failure the spill file is deleted
- * and nothing else was written.
+ * and LAYER_TOO_LARGE, LAYER_RATIO_EXCEEDED from the layer's
+ * {@link ExpansionMeter}) and VfsError LAYER_TOO_MANY_ENTRIES,
+ * PATH_TOO_DEEP, NAME_TOO_LONG, PATH_TOO_LONG, NAME_INVALID,
+ * NOT_A_DIRECTORY, SYMLINK_LOOP, SYMLINK_INVALID, HARDLINK_INVALID,
+ * WHITEOUT_INVALID; limit errors name the layer when it is known. On
+ * failure the spill file is deleted and nothing else was written.
  */
 export async function applyLayer(tree: DirNode, input: Readable, opts: ApplyLayerOptions): Promise<DirNode> {
-  const limits = applyLimits(opts.limits);
-  const meter = new ByteMeter(limits);
+  let limits: ApplyLimits;
+  try {
+    limits = applyLimits(opts.limits);
+  } catch (err) {
+    input.destroy();
+    throw err;
+  }
+  const meter = new ExpansionMeter(limits, { kind: 'layer', name: opts.name ?? streamName(input) });
   const spill = opts.spill.newFile();
   const applier = new LayerApplier(tree, { mode: 'layer', impliedDir: IMPLIED_DIR, limits, meter, spill });
   try {
-    await readTar(meteredTar(input, meter), (h, body) => applier.apply(h, body));
+    await readTar(decompressStream(input, { meter }), (h, body) => applier.apply(h, body));
     spill.close();
   } catch (err) {
     spill.discard();
@@ -52,8 +66,7 @@ export async function applyLayer(tree: DirNode, input: Readable, opts: ApplyLaye
   return applier.finish();
 }
 
-/** The decompressed tar of `input`, counted on both sides of decompression. */
-export function meteredTar(input: Readable, meter: ByteMeter): Readable {
-  const compressed = Readable.from(meter.countCompressed(input), { objectMode: false, highWaterMark: 256 * 1024 });
-  return Readable.from(meter.countUncompressed(decompressStream(compressed)), { objectMode: false, highWaterMark: 256 * 1024 });
+/** What a verified stream is checked against, to name it in errors. */
+function streamName(input: Readable): string | undefined {
+  return input instanceof VerifyingStream ? `${input.expect.digest} (diff ID)` : undefined;
 }

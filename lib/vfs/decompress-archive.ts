@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { Readable, pipeline } from 'node:stream';
 import * as zlib from 'node:zlib';
-import { decompressStream } from '../archive/index.ts';
+import { decompressStream, ExpansionMeter, expansionLimits } from '../archive/index.ts';
 import { VfsError } from './errors.ts';
 
 /** The compressions ADD recognizes in a local archive, from its first bytes (as go-archive's DetectCompression). */
@@ -51,18 +51,22 @@ export function nodeHasZstd(): boolean {
  * nothing it is compressed with (told from its first bytes). gzip (and zstd
  * where node:zlib has it) are decompressed in-process; bzip2, xz (and zstd
  * otherwise) through the external `tools`. The result owns `input`.
+ * `meter` counts both sides and enforces its limits (default: an archive
+ * meter with the defaults and the environment's limits).
  *
  * Failures: DECOMPRESSOR_MISSING when a needed tool is not installed,
  * COMPRESSION_INVALID when it rejects the data (its stderr in the message),
- * and lib/archive's COMPRESSION_INVALID for corrupt gzip or zstd.
+ * lib/archive's COMPRESSION_INVALID for corrupt gzip or zstd, and the
+ * meter's ARCHIVE_TOO_LARGE / ARCHIVE_RATIO_EXCEEDED (the tool is killed).
  */
-export function decompressArchive(input: Readable, tools: DecompressTools = DEFAULT_DECOMPRESS_TOOLS): Readable {
-  return Readable.from(decompressed(input, tools), { objectMode: false, highWaterMark: 256 * 1024 });
+export function decompressArchive(input: Readable, tools: DecompressTools = DEFAULT_DECOMPRESS_TOOLS, meter?: ExpansionMeter): Readable {
+  return Readable.from(decompressed(input, tools, meter), { objectMode: false, highWaterMark: 256 * 1024 });
 }
 
-async function* decompressed(input: Readable, tools: DecompressTools): AsyncGenerator<Buffer> {
+async function* decompressed(input: Readable, tools: DecompressTools, given: ExpansionMeter | undefined): AsyncGenerator<Buffer> {
   const it = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   try {
+    const meter = given ?? new ExpansionMeter(expansionLimits(), { kind: 'archive' });
     const parts: Buffer[] = [];
     let size = 0;
     while (size < 6) {
@@ -75,9 +79,10 @@ async function* decompressed(input: Readable, tools: DecompressTools): AsyncGene
     const kind = sniffArchiveCompression(head);
     const whole = Readable.from(prepend(head, it), { objectMode: false });
     if (kind === 'none' || kind === 'gzip' || (kind === 'zstd' && nodeHasZstd())) {
-      yield* decompressStream(whole);
+      yield* decompressStream(whole, { meter });
     } else {
-      yield* runTool(kind, tools[kind], whole);
+      const counted = Readable.from(meter.countCompressed(whole), { objectMode: false });
+      yield* meter.countExpanded(runTool(kind, tools[kind], counted));
     }
   } finally {
     await it.return?.();

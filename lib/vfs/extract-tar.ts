@@ -1,12 +1,12 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
-import { readTar } from '../archive/index.ts';
+import { DEFAULT_EXPANSION_LIMITS, ExpansionMeter, readTar } from '../archive/index.ts';
 import { DEFAULT_DECOMPRESS_TOOLS, decompressArchive, type DecompressTools, sniffArchiveCompression } from './decompress-archive.ts';
 
 export { type ArchiveCompression, DEFAULT_DECOMPRESS_TOOLS, decompressArchive, type DecompressTools, nodeHasZstd, sniffArchiveCompression } from './decompress-archive.ts';
 import { VfsError } from './errors.ts';
 import { LayerApplier } from './layer-applier.ts';
-import { type ApplyLimits, ByteMeter, applyLimits } from './limits.ts';
+import { type ApplyLimits, applyLimits } from './limits.ts';
 import type { ContentRef, DirNode, Meta } from './node.ts';
 import { contentStream, readContentSync } from './read-content.ts';
 import { defaultSpillDir, type SpillDir } from './spill.ts';
@@ -60,7 +60,8 @@ export async function detectArchive(ref: ContentRef, size: number, tools: Decomp
 
 /** The first block of the decompressed stream (undefined when it is shorter or corrupt); stops the decompressor after it. */
 async function decompressedHead(input: Readable, tools: DecompressTools): Promise<Buffer | undefined> {
-  const out = decompressArchive(input, tools);
+  // 512 bytes come out at most: the limits (and the environment's settings of them) do not matter here.
+  const out = decompressArchive(input, tools, new ExpansionMeter(DEFAULT_EXPANSION_LIMITS, { kind: 'archive' }));
   const parts: Buffer[] = [];
   let got = 0;
   try {
@@ -109,6 +110,8 @@ export interface ExtractOptions {
   owner?: { readonly uid: number; readonly gid: number };
   /** External decompressors for bzip2, xz (and zstd on a Node.js without it). */
   tools?: DecompressTools;
+  /** The archive's name in errors (default: its host path when `ref` is a host file). */
+  name?: string;
 }
 
 /**
@@ -134,12 +137,13 @@ export interface ExtractOptions {
  *   than BuildKit's chroot (which would clamp them to `dest`).
  *
  * File contents go to one spill file, not to memory; on failure it is
- * deleted. Errors: those of applyLayer, plus DECOMPRESSOR_MISSING and
- * COMPRESSION_INVALID.
+ * deleted. Errors: those of applyLayer, except that the expansion limits
+ * fail with ARCHIVE_TOO_LARGE and ARCHIVE_RATIO_EXCEEDED (naming the
+ * archive), plus DECOMPRESSOR_MISSING and COMPRESSION_INVALID.
  */
 export async function extractTarInto(tree: DirNode, dest: string, ref: ContentRef, dirMeta: Meta, opts: ExtractOptions = {}): Promise<DirNode> {
   const limits = applyLimits(opts.limits);
-  const meter = new ByteMeter(limits);
+  const meter = new ExpansionMeter(limits, { kind: 'archive', name: opts.name ?? (ref.kind === 'host-file' ? ref.path : undefined) });
   const made = mkdirAll(tree, dest, dirMeta);
   const base = getNode(made.root, made.path);
   if (base?.kind !== 'dir') throw new VfsError('NOT_A_DIRECTORY', `cannot unpack into ${dest}: not a directory`, { path: dest });
@@ -148,17 +152,11 @@ export async function extractTarInto(tree: DirNode, dest: string, ref: ContentRe
   const size = ref.kind === 'file-range' ? ref.size : ref.kind === 'bytes' ? ref.data.length : Number.MAX_SAFE_INTEGER;
   try {
     const owner = opts.owner;
-    await readTar(archiveTar(contentStream(ref, size), meter, opts.tools), (h, body) => applier.apply(owner === undefined ? h : { ...h, uid: owner.uid, gid: owner.gid }, body));
+    await readTar(decompressArchive(contentStream(ref, size), opts.tools, meter), (h, body) => applier.apply(owner === undefined ? h : { ...h, uid: owner.uid, gid: owner.gid }, body));
     spill.close();
   } catch (err) {
     spill.discard();
     throw err;
   }
   return setNode(made.root, made.path, applier.finish());
-}
-
-/** The plain tar of an archive, counted on both sides of decompression against the limits. */
-function archiveTar(input: Readable, meter: ByteMeter, tools: DecompressTools | undefined): Readable {
-  const counted = Readable.from(meter.countCompressed(input), { objectMode: false, highWaterMark: 256 * 1024 });
-  return Readable.from(meter.countUncompressed(decompressArchive(counted, tools)), { objectMode: false, highWaterMark: 256 * 1024 });
 }

@@ -1,8 +1,8 @@
 import type { Readable } from 'node:stream';
-import type { TarHeader } from '../archive/index.ts';
+import type { ExpansionMeter, TarHeader } from '../archive/index.ts';
 import { assertNever } from '../errors.ts';
 import { VfsError } from './errors.ts';
-import { type ApplyLimits, type ByteMeter, checkLinkTarget, checkPath, preview } from './limits.ts';
+import { type ApplyLimits, checkLinkTarget, checkPath, preview } from './limits.ts';
 import { type DirNode, type FileNode, type LeafNode, LinkGroup, type Meta, type Node, sameMeta } from './node.ts';
 import type { SpillFile } from './spill.ts';
 import { TreeDraft } from './tree-draft.ts';
@@ -24,7 +24,8 @@ export interface ApplierOptions {
   /** Metadata of directories that entries imply without listing them. */
   impliedDir: Meta;
   limits: ApplyLimits;
-  meter: ByteMeter;
+  /** Counts file contents against the limits; names the layer or archive in every limit error. */
+  meter: ExpansionMeter;
   /** Where regular files' bytes go; file nodes become ranges of it. */
   spill: SpillFile;
 }
@@ -60,9 +61,13 @@ export class LayerApplier {
   readonly #parents = new Map<string, string[]>();
   #entries = 0;
 
+  /** `layer sha256:…` or `archive /path`: where limit errors say the entry is. */
+  readonly #where: string;
+
   constructor(base: DirNode, opts: ApplierOptions) {
     this.#draft = new TreeDraft(base);
     this.#o = opts;
+    this.#where = opts.meter.describe();
   }
 
   /** Whether the real path `key` (`a/b`) was an entry of the input (not an implied parent). */
@@ -73,7 +78,7 @@ export class LayerApplier {
   /** Applies one entry; reads `body` to its end for regular files. */
   async apply(h: TarHeader, body: Readable): Promise<void> {
     if (++this.#entries > this.#o.limits.maxEntries) {
-      throw new VfsError('LAYER_TOO_MANY_ENTRIES', `more than ${this.#o.limits.maxEntries} entries`, { limit: this.#o.limits.maxEntries });
+      throw new VfsError('LAYER_TOO_MANY_ENTRIES', `${this.#where} has more than ${this.#o.limits.maxEntries} entries`, { limit: this.#o.limits.maxEntries });
     }
     const comps = this.#clean(h.name);
     if (comps.length === 0) return;
@@ -84,7 +89,7 @@ export class LayerApplier {
       if (name.startsWith(WHITEOUT)) return this.#whiteout(rawParent, name, h.name);
     }
     const parent = this.#parent(rawParent, h.name);
-    checkPath([...parent, name], h.name, this.#o.limits);
+    checkPath([...parent, name], h.name, this.#o.limits, this.#where);
     const meta = metaOf(h);
     switch (h.type) {
       case 'directory':
@@ -96,7 +101,7 @@ export class LayerApplier {
       case 'symlink': {
         const target = h.linkname ?? '';
         if (target === '' || target.includes('\0')) throw new VfsError('SYMLINK_INVALID', `symlink ${preview(h.name)} has an invalid target`, { path: h.name });
-        checkLinkTarget(target, h.name, this.#o.limits);
+        checkLinkTarget(target, h.name, this.#o.limits, this.#where);
         return this.#place(parent, name, { kind: 'symlink', meta, target });
       }
       case 'fifo':
@@ -127,7 +132,7 @@ export class LayerApplier {
       if (part.includes('\0')) throw new VfsError('NAME_INVALID', `entry ${preview(name)} contains a NUL byte`, { path: name });
       out.push(part);
     }
-    checkPath(out, name, this.#o.limits);
+    checkPath(out, name, this.#o.limits, this.#where);
     return out;
   }
 
@@ -141,7 +146,7 @@ export class LayerApplier {
       throw new VfsError('NOT_A_DIRECTORY', `cannot apply ${preview(entry)}: /${r.path.join('/')} is not a directory`, { path: entry });
     }
     // Symlinks can make a real path deeper or longer than the name: the limits hold for both.
-    checkPath(r.path, entry, this.#o.limits);
+    checkPath(r.path, entry, this.#o.limits, this.#where);
     if (r.node === undefined) this.#draft.dirAt(r.path, this.#o.impliedDir);
     this.#parents.set(key, r.path);
     return r.path;
@@ -178,7 +183,8 @@ export class LayerApplier {
   }
 
   async #file(h: TarHeader, body: Readable, meta: Meta): Promise<FileNode> {
-    this.#o.meter.addContent(h.size);
+    const meter = this.#o.meter;
+    meter.reserveContent(h.size);
     const spill = this.#o.spill;
     const offset = spill.size;
     // Flowing mode: measured faster than `for await` over many small bodies.
@@ -186,6 +192,12 @@ export class LayerApplier {
       let got = 0;
       body.on('data', (chunk: Buffer) => {
         got += chunk.length;
+        try {
+          meter.addContent(chunk.length);
+        } catch (err) {
+          body.destroy(err as Error);
+          return;
+        }
         if (got <= h.size) spill.append(chunk);
       });
       body.once('end', () => resolve(got));

@@ -57,9 +57,9 @@ describe('extractTarInto', () => {
     assert.deepEqual(describeTree(tree).filter((l) => l.startsWith('dest/')), ['dest/keep: dir 0700 9:0', 'dest/keep/new: file 0644 0:0 "n"', 'dest/keep/old: file 0644 0:0 "o"', 'dest/listed: dir 0751 0:0']);
   });
 
-  test('limits apply (LAYER_TOO_LARGE), and archiveKind reads file ranges', async () => {
+  test('limits apply (ARCHIVE_TOO_LARGE), and archiveKind reads file ranges', async () => {
     const tar = pyTar([{ name: 'a', bytes: 10_000 }]);
-    assert.equal(await codeOfAsync(extractTarInto(emptyDir(), '/', bytesRef(tar), DIR_META, { spill, limits: { maxBytes: 5_000 } })), 'LAYER_TOO_LARGE');
+    assert.equal(await codeOfAsync(extractTarInto(emptyDir(), '/', bytesRef(tar), DIR_META, { spill, limits: { maxBytes: 5_000 } })), 'ARCHIVE_TOO_LARGE');
     const p = join(spill.path, 'archive-in-range');
     writeFileSync(p, Buffer.concat([Buffer.from('junk-before'), gzipSync(tar)]));
     assert.equal(archiveKind({ kind: 'file-range', path: p, offset: 11, size: gzipSync(tar).length }, gzipSync(tar).length), 'tar+gzip');

@@ -34,12 +34,22 @@ fixtures: deps
 test: deps check
 	$(TSX) --test --test-concurrency=2 $(SPEC_FILES)
 
-# Mutated corpus Dockerfiles through parser, linter and planner (not part of make test).
+# Mutated corpus Dockerfiles through parser, linter and planner; mutated tar layers and
+# manifests/configs through what a pull and a build do with them (not part of make test).
+# Each runs in a fresh run folder (TMPDIR, HOME, KILN_HOME inside it) and fails on any
+# write outside it: spec/fuzz/run-folder.ts (strace and find; as root, / read-only).
 FUZZ_COUNT ?= 100000
+FUZZ_LAYERS ?= 10000
+FUZZ_MANIFESTS ?= 10000
 FUZZ_SEED ?= 1
+# Every harness runs even when one fails; the target fails at the end if any did.
 fuzz: node_modules/.package-lock.json
-	$(TSX) spec/fuzz/fuzz-dockerfile.ts --count $(FUZZ_COUNT) --seed $(FUZZ_SEED) --stage parse
-	$(TSX) spec/fuzz/fuzz-dockerfile.ts --count $(FUZZ_COUNT) --seed $(FUZZ_SEED) --stage plan
+	@status=0; \
+	$(TSX) spec/fuzz/run-folder.ts fuzz-dockerfile -- $(TSX) spec/fuzz/fuzz-dockerfile.ts --count $(FUZZ_COUNT) --seed $(FUZZ_SEED) --stage parse || status=1; \
+	$(TSX) spec/fuzz/run-folder.ts fuzz-dockerfile -- $(TSX) spec/fuzz/fuzz-dockerfile.ts --count $(FUZZ_COUNT) --seed $(FUZZ_SEED) --stage plan || status=1; \
+	$(TSX) spec/fuzz/fuzz-layer.ts --count $(FUZZ_LAYERS) --seed $(FUZZ_SEED) || status=1; \
+	$(TSX) spec/fuzz/fuzz-manifest.ts --count $(FUZZ_MANIFESTS) --seed $(FUZZ_SEED) || status=1; \
+	exit $$status
 
 demo: deps
 	bash testdata/demo/run.sh

@@ -3,7 +3,9 @@
  * checks what the image-spec schemas require plus upstream's extra checks
  * (see ./check-document.ts) and throws {@link OciError} listing every problem.
  * Unknown members are kept: digests are over the original bytes anyway, and a
- * value passed through unchanged must not lose data.
+ * value passed through unchanged must not lose data. A document nested more
+ * than {@link MAX_JSON_DEPTH} levels deep, or with a number beyond a double
+ * (`1e400`), is refused with JSON_INVALID: kiln could not copy or rewrite it.
  */
 import { MediaType } from './media-types.ts';
 import { OciError, type OciErrorCode } from './oci-error.ts';
@@ -64,6 +66,35 @@ function decodeJson(input: unknown, noun: string): unknown {
   }
 }
 
+/**
+ * The deepest nesting of arrays and objects a parsed document may have.
+ * Unknown members are kept, and kiln copies, freezes and re-serializes
+ * documents with recursive code (structuredClone, deepFreeze, canonical
+ * JSON) that overflows the stack near 2,000 levels: without a bound, a
+ * hostile manifest or config crashes those copies with a RangeError. Go's
+ * encoding/json stops at 10,000; real documents nest less than 10 deep.
+ */
+export const MAX_JSON_DEPTH = 100;
+
+/**
+ * Why kiln cannot hold `value` as a document, or undefined when it can:
+ * nesting deeper than {@link MAX_JSON_DEPTH}, or a number JSON.parse turned
+ * into Infinity (`1e400`), which canonical JSON cannot write back when the
+ * document is rewritten (a base image's config is, for every stage built on
+ * it). Iterative, so any depth is safe to measure.
+ */
+function unholdable(value: unknown): string | undefined {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v === 'number' && !Number.isFinite(v)) return `holds a number no double can hold (${String(v)})`;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > MAX_JSON_DEPTH) return `nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep`;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return undefined;
+}
+
 function problemsOf(kind: DocumentKind, value: unknown, options: ManifestCheckOptions): string[] {
   const p = new Problems();
   switch (kind) {
@@ -84,6 +115,8 @@ function invalid(kind: DocumentKind, problems: string[]): OciError {
 
 function parse<T>(kind: DocumentKind, input: unknown, options: ManifestCheckOptions = {}): T {
   const value = decodeJson(input, KINDS[kind].noun);
+  const why = unholdable(value);
+  if (why !== undefined) throw new OciError('JSON_INVALID', `${KINDS[kind].noun} ${why}`);
   const problems = problemsOf(kind, value, options);
   if (problems.length > 0) throw invalid(kind, problems);
   return value as T;

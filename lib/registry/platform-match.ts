@@ -18,6 +18,15 @@ function normalize(p: Pick<Platform, 'os' | 'architecture' | 'variant'>): Norm {
 const versionOf = (variant: string, prefix = 'v'): number => (variant.startsWith(prefix) ? Number(variant.slice(prefix.length)) : NaN);
 
 /**
+ * Variant numbers walked down from, at most: beyond every real one (amd64
+ * v4, arm v8, arm64 v8.9 and v9.5), so that a made-up variant such as
+ * `v8.99999999` lists a few dozen platforms instead of filling the memory
+ * (found by make fuzz).
+ */
+const MAX_VARIANT_STEP = 16;
+const capped = (v: number): number => Math.min(v, MAX_VARIANT_STEP);
+
+/**
  * The platforms a host of `p` runs, best first, as containerd's
  * `platforms.Only`: amd64/vN also runs vN-1…v1 and 386; arm/vN runs
  * vN-1…v5; arm64/v8.x runs v8.(x-1)…v8 (v9.x also v8.(x+5)…) and 32-bit
@@ -28,15 +37,15 @@ export function compatiblePlatforms(p: Pick<Platform, 'os' | 'architecture' | 'v
   const out: Norm[] = [n];
   const same = (variant: string): Norm => ({ ...n, variant });
   if (n.architecture === 'amd64') {
-    for (let v = versionOf(n.variant) - 1; v >= 1; v--) out.push(same(v === 1 ? '' : `v${v}`));
+    for (let v = capped(versionOf(n.variant) - 1); v >= 1; v--) out.push(same(v === 1 ? '' : `v${v}`));
     out.push({ os: n.os, architecture: '386', variant: '' });
   } else if (n.architecture === 'arm') {
-    for (let v = versionOf(n.variant) - 1; v >= 5; v--) out.push(same(`v${v}`));
+    for (let v = capped(versionOf(n.variant) - 1); v >= 5; v--) out.push(same(`v${v}`));
   } else if (n.architecture === 'arm64') {
     const variant = n.variant === '' ? 'v8' : n.variant;
     const [majorText, minorText] = variant.slice(1).split('.');
     const major = Number(majorText);
-    let minor = minorText === undefined ? 0 : Number(minorText);
+    let minor = minorText === undefined ? 0 : capped(Number(minorText));
     if (major === 9 && Number.isInteger(minor)) {
       for (let m = minor - 1; m >= 0; m--) out.push(same(m === 0 ? 'v9' : `v9.${m}`));
       minor = Math.min(9, minor + 5);

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../digest/index.ts';
-import { type Descriptor, type Index, MediaType, type Platform } from '../oci/index.ts';
+import { type Descriptor, type Index, MediaType, type Platform, parseIndex } from '../oci/index.ts';
 import { type ImageRef, normalizeRegistry } from '../ref/index.ts';
 import { Authenticator } from './authenticator.ts';
 import { openBlobFrom, type OpenBlobOptions } from './blob-reader.ts';
@@ -104,8 +104,13 @@ export class RegistryClient {
   async getManifest(ref: ImageRef, opts: GetManifestOptions = {}): Promise<ResolvedManifest> {
     const m = await this.#read(target(undefined, ref), opts.signal, 'pull of', (ep) => getManifestFrom(this.#requester, ep, target(ep, ref), opts));
     if (opts.platform === undefined || !INDEX_TYPES.has(m.mediaType)) return m;
-    const index = JSON.parse(m.bytes.toString('utf8')) as Index;
-    const chosen = resolvePlatform({ manifests: Array.isArray(index.manifests) ? index.manifests : [] }, opts.platform);
+    let index: Index;
+    try {
+      index = parseIndex(m.bytes);
+    } catch (cause) {
+      throw new RegistryError('MANIFEST_INVALID', `pull of ${describeContext(target(undefined, ref))}: ${(cause as Error).message}`, { ...target(undefined, ref), cause });
+    }
+    const chosen = resolvePlatform(index, opts.platform);
     if (chosen === undefined) {
       const want = [opts.platform.os, opts.platform.architecture, opts.platform.variant].filter(Boolean).join('/');
       const have = describePlatforms(index).join(', ') || 'none';

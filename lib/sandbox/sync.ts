@@ -59,7 +59,12 @@ export function applyChanges(root: string, tree: DirNode, changes: readonly Chan
   for (const d of ordered) {
     const node = getNode(tree, d === '' ? [] : d.split('/'));
     if (node?.kind !== 'dir') continue;
-    applyMeta(node, join(root, ...(d === '' ? [] : d.split('/'))), ctx);
+    const abs = join(root, ...(d === '' ? [] : d.split('/')));
+    try {
+      applyMeta(node, abs, ctx);
+    } catch (cause) {
+      throw new SandboxError('ROOTFS_WRITE_FAILED', `cannot write ${abs}: ${(cause as Error).message}`, { cause, path: abs });
+    }
   }
   if (setfattr !== undefined) writeXattrs(setfattr, root, xattrs);
   for (const p of [...written, ...ordered]) {

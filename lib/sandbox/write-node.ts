@@ -48,12 +48,22 @@ function writeLeaf(node: Exclude<Node, { kind: 'dir' }>, abs: string, ctx: Write
       return symlinkSync(node.target, abs);
     case 'fifo':
       // Node has no mkfifo(2); coreutils does.
-      execFileSync('mkfifo', ['-m', '600', abs]);
+      runTool('mkfifo', ['-m', '600', abs]);
       return;
     case 'char':
     case 'block':
       if (!ctx.privileged) return writeFileSync(abs, '', { mode: 0, flag: 'wx' });
-      execFileSync('mknod', ['-m', '600', abs, node.kind === 'char' ? 'c' : 'b', String(node.major), String(node.minor)]);
+      runTool('mknod', ['-m', '600', abs, node.kind === 'char' ? 'c' : 'b', String(node.major), String(node.minor)]);
+  }
+}
+
+/** Runs a coreutils program; its complaint becomes the error's message (and stays off kiln's stderr). */
+function runTool(cmd: string, args: readonly string[]): void {
+  try {
+    execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    const said = (err as { stderr?: Buffer }).stderr?.toString('utf8').trim();
+    throw new Error(said ? said.split('\n')[0]! : `${cmd} failed`);
   }
 }
 

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, closeSync, constants, copyFileSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { KilnError } from '../errors.ts';
 import { VfsError } from './errors.ts';
 import type { DirNode, FileNode, LinkGroup, Node } from './node.ts';
 import { copyContentSync } from './read-content.ts';
@@ -14,12 +15,18 @@ import { compareNames } from './tree.ts';
  * survive the writes inside them). Devices need root (mknod fails otherwise).
  * The paths of one {@link LinkGroup} become hard links of one file. Files
  * are created exclusively (O_EXCL), and a name that is not a plain path
- * component (`..`, `a/b`, NUL) is NAME_INVALID.
+ * component (`..`, `a/b`, NUL) is NAME_INVALID; what the host refuses (an
+ * owner id out of chown's range, a device mknod cannot make) is
+ * MATERIALIZE_FAILED, naming the path.
  */
 export async function materialize(tree: DirNode, dest: string): Promise<void> {
   mkdirSync(dest, { recursive: true });
   await writeDir(tree, dest, new Map());
-  finish(dest, tree);
+  try {
+    finish(dest, tree);
+  } catch (err) {
+    throw writeFailed(err, dest);
+  }
 }
 
 const isRoot = process.getuid?.() === 0;
@@ -31,19 +38,42 @@ async function writeDir(dir: DirNode, abs: string, links: Map<LinkGroup, string>
     }
     const node = dir.children.get(name)!;
     const p = join(abs, name);
-    if (node.kind === 'dir') {
-      mkdirSync(p, { mode: 0o700 });
-      await writeDir(node, p, links);
-    } else {
-      const first = node.link && links.get(node.link);
-      if (first !== undefined) {
-        linkSync(first, p);
-        continue;
+    try {
+      if (node.kind === 'dir') {
+        mkdirSync(p, { mode: 0o700 });
+        await writeDir(node, p, links);
+      } else {
+        const first = node.link && links.get(node.link);
+        if (first !== undefined) {
+          linkSync(first, p);
+          continue;
+        }
+        if (node.link !== undefined) links.set(node.link, p);
+        await writeLeaf(node, p);
       }
-      if (node.link !== undefined) links.set(node.link, p);
-      await writeLeaf(node, p);
+      finish(p, node);
+    } catch (err) {
+      throw writeFailed(err, p);
     }
-    finish(p, node);
+  }
+}
+
+/**
+ * MATERIALIZE_FAILED for what the host refused (an owner id chown cannot
+ * take, a device mknod cannot make, a full disk…); kiln's own errors pass.
+ */
+function writeFailed(err: unknown, p: string): unknown {
+  if (err instanceof KilnError) return err;
+  return new VfsError('MATERIALIZE_FAILED', `cannot write ${p}: ${(err as Error).message}`, { path: p, cause: err });
+}
+
+/** Runs a coreutils program; its complaint becomes the error's message (and stays off kiln's stderr). */
+function runTool(cmd: string, args: readonly string[]): void {
+  try {
+    execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    const said = (err as { stderr?: Buffer }).stderr?.toString('utf8').trim();
+    throw new Error(said ? said.split('\n')[0]! : `${cmd} failed`);
   }
 }
 
@@ -56,11 +86,11 @@ async function writeLeaf(node: Exclude<Node, DirNode>, p: string): Promise<void>
       return;
     case 'fifo':
       // Node has no mkfifo(2); coreutils does.
-      execFileSync('mkfifo', ['-m', '600', p]);
+      runTool('mkfifo', ['-m', '600', p]);
       return;
     case 'char':
     case 'block':
-      execFileSync('mknod', ['-m', '600', p, node.kind === 'char' ? 'c' : 'b', String(node.major), String(node.minor)]);
+      runTool('mknod', ['-m', '600', p, node.kind === 'char' ? 'c' : 'b', String(node.major), String(node.minor)]);
   }
 }
 

@@ -88,4 +88,23 @@ describe('imageFromStore', () => {
     await assert.rejects(imageFromStore(store, { ...image.descriptor, size: image.descriptor.size + 1 }), { code: 'IMAGE_INVALID' });
     await assert.rejects(imageFromStore(store, { ...image.descriptor, mediaType: MediaType.DockerManifest }), { code: 'IMAGE_INVALID' });
   });
+
+  it('refuses a config nested 10,000 levels deep with JSON_INVALID, not a stack overflow (found by spec/fuzz/fuzz-manifest.ts)', async () => {
+    const { image } = await randomImage(store, { seed: 24, layers: 1 });
+    const configBytes = Buffer.from(JSON.stringify(image.config).replace(/^\{/, `{"x-extra":${'['.repeat(10_000)}${']'.repeat(10_000)},`));
+    assert.ok(JSON.parse(configBytes.toString('utf8')), 'the config is valid JSON');
+    const manifestBytes = Buffer.from(JSON.stringify({ ...image.manifest, config: desc(MediaType.OciConfig, configBytes) }));
+    await store.putBytes(configBytes);
+    await store.putBytes(manifestBytes);
+    await assert.rejects(imageFromStore(store, desc(MediaType.OciManifest, manifestBytes)), { name: 'OciError', code: 'JSON_INVALID' });
+  });
+
+  it('refuses a config with a number beyond a double, which withConfig could not rewrite (found by spec/fuzz/fuzz-manifest.ts)', async () => {
+    const { image } = await randomImage(store, { seed: 25, layers: 1 });
+    const configBytes = Buffer.from(JSON.stringify(image.config).replace(/^\{/, '{"x-extra":{"n":1e400},'));
+    const manifestBytes = Buffer.from(JSON.stringify({ ...image.manifest, config: desc(MediaType.OciConfig, configBytes) }));
+    await store.putBytes(configBytes);
+    await store.putBytes(manifestBytes);
+    await assert.rejects(imageFromStore(store, desc(MediaType.OciManifest, manifestBytes)), { name: 'OciError', code: 'JSON_INVALID' });
+  });
 });

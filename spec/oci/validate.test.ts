@@ -6,6 +6,7 @@ import {
   isMediaType,
   isStdBase64,
   isUri,
+  MAX_JSON_DEPTH,
   MediaType,
   OciError,
   parseDescriptor,
@@ -88,6 +89,43 @@ describe('parseManifest', () => {
     throwsOci(() => parseManifest('{"schemaVersion": 2,'), 'JSON_INVALID', 'not valid JSON');
     throwsOci(() => parseManifest(Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d])), 'JSON_INVALID', 'not valid JSON');
     throwsOci(() => parseManifest(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(manifest()))])), 'JSON_INVALID', 'not valid JSON');
+  });
+});
+
+describe('nesting depth (found by spec/fuzz/fuzz-manifest.ts)', () => {
+  // `{"x-extra": [[…]]}`: the document is level 1, the member's arrays levels 2 to n + 1.
+  const nested = (n: number): string => `${'['.repeat(n)}${']'.repeat(n)}`;
+  const withMember = (doc: Record<string, unknown>, n: number): string => JSON.stringify({ ...doc, 'x-extra': 0 }).replace('"x-extra":0', `"x-extra":${nested(n)}`);
+  const config = { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [D1] } };
+  const index = { schemaVersion: 2, manifests: [] };
+
+  it(`accepts unknown members up to ${MAX_JSON_DEPTH} levels, which structuredClone copies`, () => {
+    const m = parseManifest(withMember(manifest(), MAX_JSON_DEPTH - 1));
+    assert.equal(JSON.stringify(structuredClone(m)).split('[').length - 1, MAX_JSON_DEPTH - 1 + 1); // the layers array too
+    parseIndex(withMember(index, MAX_JSON_DEPTH - 1));
+    parseImageConfig(withMember(config, MAX_JSON_DEPTH - 1));
+  });
+
+  it('refuses deeper documents with JSON_INVALID, not a RangeError in the copies that follow', () => {
+    // 100,000 levels: JSON.parse copes, structuredClone (assembleImage, withConfig) overflowed the stack.
+    for (const n of [MAX_JSON_DEPTH, 100_000]) {
+      throwsOci(() => parseManifest(withMember(manifest(), n)), 'JSON_INVALID', `more than ${MAX_JSON_DEPTH} levels`);
+      throwsOci(() => parseIndex(Buffer.from(withMember(index, n))), 'JSON_INVALID', `more than ${MAX_JSON_DEPTH} levels`);
+      throwsOci(() => parseImageConfig(withMember({ ...config, config: { Labels: {} } }, n)), 'JSON_INVALID', `more than ${MAX_JSON_DEPTH} levels`);
+    }
+    const deepValue = JSON.parse(`{"a":${'{"a":'.repeat(MAX_JSON_DEPTH)}1${'}'.repeat(MAX_JSON_DEPTH)}}`) as Record<string, unknown>;
+    throwsOci(() => parseImageConfig({ ...config, 'x-extra': deepValue }), 'JSON_INVALID', 'levels deep');
+  });
+
+  it('refuses a number JSON.parse makes Infinity, which canonical JSON cannot write back', () => {
+    // Found in rootfs.constructor: the config parsed, then withConfig (every FROM) threw a TypeError.
+    const text = JSON.stringify(config).replace('"type":"layers"', '"type":"layers","constructor":1e400');
+    assert.equal((JSON.parse(text) as { rootfs: Record<string, number> }).rootfs['constructor'], Infinity);
+    throwsOci(() => parseImageConfig(text), 'JSON_INVALID', 'holds a number no double can hold (Infinity)');
+    throwsOci(() => parseManifest(JSON.stringify(manifest()).replace('{', '{"x-extra":[-1e999],')), 'JSON_INVALID', '(-Infinity)');
+    // Large but finite numbers, and -0, are held as they parse.
+    assert.equal((parseImageConfig({ ...config, 'x-extra': 1e308 }) as unknown as Record<string, number>)['x-extra'], 1e308);
+    parseImageConfig(JSON.stringify(config).replace('{', '{"x-extra":-0,'));
   });
 });
 

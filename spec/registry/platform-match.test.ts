@@ -59,3 +59,13 @@ test('among equal matches the first in the index wins', () => {
   const b = entry(linux('amd64'));
   assert.equal(resolvePlatform({ manifests: [a, b] }, linux('amd64')), a);
 });
+
+test('a made-up huge variant lists a bounded number of fallbacks (found by make fuzz: it filled the memory)', () => {
+  for (const [architecture, variant] of [['arm64', 'v8.99999999'], ['arm64', 'v9.1e300'], ['amd64', 'v99999999'], ['arm', 'v99999999']] as const) {
+    const list = compatiblePlatforms({ os: 'linux', architecture, variant });
+    assert.ok(list.length < 64, `${architecture}/${variant}: ${list.length}`);
+    assert.deepEqual(list[0], { os: 'linux', architecture, variant });
+  }
+  const arm64 = compatiblePlatforms({ os: 'linux', architecture: 'arm64', variant: 'v8.99999999' }).map((p) => `${p.architecture}/${p.variant}`);
+  assert.ok(arm64.includes('arm64/v8.1') && arm64.includes('arm64/') && arm64.includes('arm/v7'), arm64.join(' '));
+});

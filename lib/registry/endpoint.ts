@@ -99,8 +99,11 @@ export class EndpointResolver {
     } catch (httpsErr) {
       if (!canFallBack(httpsErr)) throw httpsErr;
       const http: Endpoint = { ...https, base: new URL(`http://${host}`) };
+      // After an https timeout, one plain-http try: a host that stays silent would otherwise
+      // wait out every retry's timeout again (five response timeouts, minutes at the defaults).
+      const retryHttp = !(httpsErr instanceof RegistryError && httpsErr.code === 'REGISTRY_TIMEOUT');
       try {
-        http.challenge = await this.#ping(http, true, signal);
+        http.challenge = await this.#ping(http, retryHttp, signal);
         return http;
       } catch (httpErr) {
         throw looksLikePlainHttp(httpsErr) ? httpErr : httpsErr;

@@ -70,3 +70,26 @@ test('a stalled registry: --response-timeout and --idle-timeout (or their variab
   assert.equal(seen.filter((r) => r === 'GET /v2/partial/app/manifests/1').length, 5);
   assert.equal(seen.filter((r) => r.includes('/app/manifests/3')).length, 0, 'a bad duration stops before any request');
 });
+
+test('a host that accepts connections and never answers: one https try, one plain-http try, then REGISTRY_TIMEOUT', async () => {
+  const { createServer: createTcpServer } = await import('node:net');
+  let connections = 0;
+  const held = new Set<Socket>();
+  const silent = createTcpServer((s) => {
+    connections++;
+    held.add(s);
+    s.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (silent.address() as { port: number }).port;
+    const user = newUser(tmp.dir);
+    const run = await kiln(['pull', '--connect-timeout', '300ms', '--response-timeout', '300ms', `127.0.0.1:${port}/mute/app:1`], user.env);
+    assertOneError(run, 'REGISTRY_TIMEOUT');
+    // Retrying the plain-http ping would wait out the response timeout five more times.
+    assert.equal(connections, 2);
+  } finally {
+    for (const s of held) s.destroy();
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
+  }
+});

@@ -107,6 +107,14 @@ describe('platform selection from a two-platform index', () => {
         isCode('PLATFORM_UNAVAILABLE')(e) && /linux\/amd64, linux\/arm64/.test((e as Error).message));
     }));
   }
+
+  test('an index that is not a valid index is MANIFEST_INVALID, not a TypeError (found by make fuzz)', () => withClient(async (c) => {
+    const bad = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [null] }));
+    const digest = sha256hex(bad);
+    await withManifestFault({ mutateBody: () => bad, setHeaders: { 'content-type': MediaType.OciIndex, 'docker-content-digest': digest } }, () =>
+      assert.rejects(c.getManifest(ref(proxy.host, oci.name), { platform: { os: 'linux', architecture: 'amd64' } }), (e: unknown) =>
+        isCode('MANIFEST_INVALID')(e) && (e as Error).message.startsWith(`pull of ${proxy.host}/${oci.name}:`)));
+  }));
 });
 
 describe('bad answers', () => {

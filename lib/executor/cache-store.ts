@@ -72,7 +72,7 @@ export class StepCache {
     const tmp = `${file}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
     await mkdir(join(this.dir, 'steps'), { recursive: true });
     try {
-      await writeFile(tmp, JSON.stringify(toJson(entry)));
+      await writeFile(tmp, JSON.stringify(entryToJson(entry)));
       await rename(tmp, file);
     } catch (err) {
       await rm(tmp, { force: true });
@@ -103,31 +103,44 @@ export class StepCache {
 
   async #read(file: string): Promise<CacheEntry | undefined> {
     try {
-      return fromJson(JSON.parse(await readFile(file, 'utf8')));
+      return entryFromJson(JSON.parse(await readFile(file, 'utf8')));
     } catch {
       return undefined;
     }
   }
 }
 
-function toJson(e: CacheEntry): unknown {
+/**
+ * An entry as the JSON value the cache writes (one file per key here, and
+ * the same value per key in a registry cache's config, lib/build/cache-manifest.ts).
+ */
+export function entryToJson(e: CacheEntry): unknown {
   const layer = e.layer && { ...e.layer.descriptor, diffId: e.layer.diffId, uncompressedSize: e.layer.uncompressedSize };
   return { format: FORMAT, layer, history: e.history, config: e.config, args: [...e.args].map(([k, v]) => [k, v ?? null]), replay: e.replay };
 }
 
-/** Parses an entry file, validating every part that becomes part of an image (it throws on anything else). */
-function fromJson(doc: unknown): CacheEntry {
-  const d = doc as { format?: unknown; layer?: Record<string, unknown>; history?: unknown; config?: unknown; args?: unknown; replay?: unknown };
-  if (d.format !== FORMAT || !Array.isArray(d.args)) throw new TypeError('not a cache entry');
-  const { rootfs: _r, history, created: _c, ...config } = parseImageConfig({ ...(d.config as object), rootfs: { type: 'layers', diff_ids: [] }, history: d.history === undefined ? [] : [d.history] });
+/**
+ * Parses an entry's JSON value ({@link entryToJson}), validating every part
+ * that becomes part of an image. Throws on anything else (TypeError or
+ * OciError: callers that read untrusted documents wrap it).
+ */
+export function entryFromJson(doc: unknown): CacheEntry {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(doc)) throw new TypeError('not a cache entry');
+  const d = doc as { format?: unknown; layer?: unknown; history?: unknown; config?: unknown; args?: unknown; replay?: unknown };
+  if (d.format !== FORMAT || !Array.isArray(d.args) || !isObject(d.config)) throw new TypeError('not a cache entry');
+  if (d.layer !== undefined && d.layer !== null && !isObject(d.layer)) throw new TypeError('bad layer');
+  const { rootfs: _r, history, created: _c, ...config } = parseImageConfig({ ...d.config, rootfs: { type: 'layers', diff_ids: [] }, history: d.history === undefined ? [] : [d.history] });
   const args = new Map<string, string | undefined>();
   for (const a of d.args as unknown[]) {
     if (!Array.isArray(a) || typeof a[0] !== 'string' || (a[1] !== null && typeof a[1] !== 'string')) throw new TypeError('bad args');
     args.set(a[0], a[1] ?? undefined);
   }
   let layer: CachedLayer | undefined;
-  if (d.layer !== undefined) {
+  if (isObject(d.layer)) {
     const { mediaType, digest, size, diffId, uncompressedSize } = d.layer;
+    // The content store holds sha256 blobs only.
+    if (typeof digest !== 'string' || !digest.startsWith('sha256:') || typeof diffId !== 'string' || !diffId.startsWith('sha256:')) throw new TypeError('a layer digest that is not sha256');
     const descriptor = parseDescriptor({ mediaType, digest, size });
     // The diffID is checked as a descriptor digest is (the executor has no digest parser of its own).
     const diff = parseDescriptor({ mediaType: MediaType.OciLayer, digest: diffId, size: uncompressedSize });

@@ -11,4 +11,4 @@ export type { PlatformChoice } from './select-node.ts';
 export type { TransportEvent, TransportEventSink, BlobOutcome } from './transport-event.ts';
 export type { ManifestNode, BlobSource } from './manifest-node.ts';
 export { storeResolver, type StoreResolverOptions } from './image-resolver.ts';
-export { processAlive } from './file-lock.ts';
+export { processAlive, withFileLock } from './file-lock.ts';

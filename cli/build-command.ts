@@ -1,5 +1,5 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { build, type BuildOptions, checkReproducible, formatRef, KilnError, type OutputSpec } from '../lib/index.ts';
+import { build, type BuildOptions, checkReproducible, formatRef, KilnError, type OutputSpec, parseCacheTo } from '../lib/index.ts';
 import { parseArgs, parseCsvOption, UsageError } from './args.ts';
 import { BuildDisplay } from './build-progress.ts';
 import { progressMode } from './progress.ts';
@@ -19,6 +19,7 @@ const SPECS = [
   { name: 'pull' },
   { name: 'no-cache' },
   { name: 'no-cache-filter', value: true, repeat: true },
+  { name: 'cache-to', value: true, repeat: true },
   { name: 'secret', value: true, repeat: true },
   { name: 'platform', value: true },
   { name: 'push' },
@@ -56,9 +57,9 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
   const registry = registryClient(args, io);
   const display = new BuildDisplay(mode, io.err);
   const check = args.flags.has('check-reproducible');
-  if (check && (outputs.length > 0 || args.values.has('tag') || args.values.has('iidfile') || args.values.has('metadata-file'))) {
+  if (check && (outputs.length > 0 || args.values.has('tag') || args.values.has('iidfile') || args.values.has('metadata-file') || args.values.has('cache-to'))) {
     await registry.close();
-    throw new UsageError('--check-reproducible builds into temporary stores only: it takes no -t, -o, --push, --iidfile or --metadata-file');
+    throw new UsageError('--check-reproducible builds into temporary stores only: it takes no -t, -o, --push, --iidfile, --metadata-file or --cache-to');
   }
   const options: BuildOptions = {
     registry,
@@ -66,6 +67,7 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
     pull: args.flags.has('pull'),
     noCache: args.flags.has('no-cache'),
     noCacheFilter: (args.values.get('no-cache-filter') ?? []).flatMap((v) => v.split(',')).filter((v) => v !== ''),
+    cacheTo: parseCacheTo(args.values.get('cache-to') ?? []),
     secrets: parseSecrets(args.values.get('secret') ?? [], io),
     platform: platformFlag(args),
     contextDir: args.positional[0]!,

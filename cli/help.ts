@@ -17,6 +17,9 @@ Options:
                                   tar (the root filesystem as a tar file),
                                   image (name=REF[,push=true]: a name in the local store, pushed),
                                   registry (name=REF: shorthand for type=image,push=true)
+      --cache-to stringArray      Export the build cache: type=registry,ref=REF[,mode=min|max] or
+                                  type=local,dest=DIR[,tag=TAG][,mode=min|max] (a bare REF is a registry);
+                                  min (default): the target stage's steps; max: every stage's
       --iidfile string            Write the image ID to the file
       --metadata-file string      Write build result metadata to the file (buildx's keys)
       --no-cache                  Do not use the build cache: run every step (the cache is still written)

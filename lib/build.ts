@@ -7,6 +7,9 @@ import { join, resolve } from 'node:path';
 import { BuildError } from './build/build-error.ts';
 import { checkReproducible as checkTwice, type ReproducibilityReport } from './build/check-reproducible.ts';
 import { baseResolver, keepPulledBases, type PulledBase } from './build/base-resolver.ts';
+import { CacheCollector, exportCaches } from './build/cache-export.ts';
+import type { CacheExport } from './build/cache-spec.ts';
+export { parseCacheTo, type CacheExport } from './build/cache-spec.ts';
 import { imageNames, pushAll } from './build/push.ts';
 import { sandboxRunners } from './build/sandbox-runners.ts';
 import { checkDirectiveOf, dumpAst, IgnoreMatcher, lintDockerfile, type LintWarning, lintViolationMessage, parseDockerfile, readDockerignore, ShellLexer, toInstructions } from './dockerfile/index.ts';
@@ -91,6 +94,8 @@ export interface BuildOptions {
    * `registry`'s own (the CLI's networkTimeouts gives both the same values).
    */
   timeouts?: Partial<Timeouts>;
+  /** `--cache-to`: where the build's cache entries are exported after it succeeds (lib/build/cache-spec.ts). */
+  cacheTo?: readonly CacheExport[];
 }
 
 export interface BuildResult {
@@ -127,6 +132,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const format = opts.format ?? 'oci';
   mkdirSync(opts.home, { recursive: true });
   const spill = SpillDir.create(opts.home);
+  const caches = new CacheCollector();
   const pulled: PulledBase[] = [];
   try {
     // COPY/ADD read their options from the same object: `fetch` rides along (CopyOptions).
@@ -144,7 +150,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       spill,
       resolver: baseResolver(store, opts, pulled),
       runners: sandboxRunners({ spill, home: opts.home, secrets: opts.secrets ?? new Map() }),
-      cache: { dir: join(opts.home, 'cache'), noCache: opts.noCache ?? false, noCacheFilter: opts.noCacheFilter ?? [] },
+      cache: { dir: join(opts.home, 'cache'), noCache: opts.noCache ?? false, noCacheFilter: opts.noCacheFilter ?? [], onEntry: caches.onEntry },
       fetch: httpFetcher({ timeouts: opts.timeouts }),
     };
     const result = await executeBuild(plan, execOpts);
@@ -156,7 +162,9 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     await writeOutputs(opts.outputs ?? [], image, tree, refs);
     await store.putImage(image, refs);
     await keepPulledBases(store, pulled);
-    return { image, refs, pushed: await pushAll(push, opts, emit) };
+    const pushed = await pushAll(push, opts, emit);
+    await exportCaches(opts.cacheTo ?? [], caches, plan.target.index, { client: opts.registry, store: store.content });
+    return { image, refs, pushed };
   } finally {
     spill.dispose();
   }

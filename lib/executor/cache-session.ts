@@ -13,6 +13,8 @@ export interface CacheSettings {
   readonly noCache?: boolean;
   /** Stages (by name, case-insensitive, or index) whose steps all run; entries are still written. */
   readonly noCacheFilter?: readonly string[];
+  /** Told every cache entry the build used or made, with its stage's index (what `--cache-to` exports). */
+  readonly onEntry?: (stage: number, key: string, entry: CacheEntry) => void;
 }
 
 /** What the cache did in one build (reported in the `cache` event). */
@@ -92,6 +94,11 @@ export class BuildCache {
     } catch (err) {
       return `cannot write the build cache entry ${key}: ${(err as Error).message}`;
     }
+  }
+
+  /** Reports the entry a step of `stage` hit or made under `key` (see CacheSettings.onEntry). */
+  note(stage: number, key: string, entry: CacheEntry): void {
+    this.#settings?.onEntry?.(stage, key, entry);
   }
 
   /** Saves the file-hash index and returns the counts. */

@@ -73,12 +73,16 @@ export async function cachedStep(cur: Cursor, ins: Instruction, ctx: StepContext
     }
   }
   const entry = key !== undefined && lookup ? await ctx.cache.lookup(key) : undefined;
-  if (key !== undefined && entry !== undefined) return { cursor: fsHit(cur, key, entry, exact, ctx), cached: true };
+  if (key !== undefined && entry !== undefined) {
+    ctx.cache.note(cur.index, key, entry);
+    return { cursor: fsHit(cur, key, entry, exact, ctx), cached: true };
+  }
   const before: StageState = { index: cur.index, image: cur.image, args: cur.args, tree: await cur.tree.get() };
   const after = await ctx.run(before);
   const made = { ...entryOf(before, after), replay: exact };
   const warning = await ctx.cache.record(key, made);
   if (warning !== undefined) ctx.warn(warning);
+  if (key !== undefined) ctx.cache.note(cur.index, key, made);
   const next = chainKey(key ?? cacheKey({ uncacheable: randomUUID() }), made.layer?.diffId);
   const created = made.history?.created ?? cur.created;
   return { cursor: { index: cur.index, image: after.image, args: after.args, tree: LazyTree.of(after.tree), key: next, created }, cached: false };
@@ -97,6 +101,7 @@ async function metadataStep(cur: Cursor, ins: Instruction, common: object, ctx: 
   } else if (entry.history !== undefined && made.history !== undefined && entry.history.created !== made.history.created) {
     image = withLastHistory(after.image, entry.history);
   }
+  if (ctx.cache.enabled) ctx.cache.note(cur.index, key, entry ?? made);
   const history = entry !== undefined ? entry.history : made.history;
   const created = history?.created ?? cur.created;
   return { cursor: { index: cur.index, image, args: after.args, tree: cur.tree, key, created }, cached: entry !== undefined };

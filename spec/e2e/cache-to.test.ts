@@ -1,0 +1,87 @@
+/**
+ * `kiln build --cache-to` (issue 10, export): after a build, its cache
+ * entries go to the real registry (or an OCI layout) as kiln's cache
+ * artifact. Checked from outside kiln: skopeo reads the artifact manifest,
+ * its config and layer blobs are fetched straight from the registry and
+ * hashed here, and the keys are the ones the build filed in its local
+ * cache (mode=max: every stage; mode=min: the target stage only).
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { run, tempDir } from '../helpers/kiln.ts';
+import { type RunningRegistry, startRegistry } from '../helpers/registry.ts';
+import { skopeoInspect } from '../helpers/skopeo.ts';
+import { assertOneError, kiln, kilnOk, newUser, storeEntries } from './registry-kit.ts';
+
+const tmp = tempDir('kiln-cache-to-');
+let reg: RunningRegistry;
+let ctx: string;
+const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+before(async () => {
+  reg = await startRegistry({ mode: 'open' });
+  ctx = join(tmp.dir, 'ctx');
+  mkdirSync(ctx);
+  writeFileSync(join(ctx, 'a.txt'), 'from stage one\n');
+  writeFileSync(join(ctx, 'b.txt'), 'from stage two\n');
+  writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch AS one\nCOPY a.txt /a.txt\n\nFROM scratch AS two\nCOPY b.txt /b.txt\nCOPY --from=one /a.txt /a-copy.txt\nENV X=1\n');
+});
+after(async () => {
+  await reg?.stop();
+  tmp.cleanup();
+});
+
+interface CacheDoc { entries: Record<string, { layer?: { digest: string } }>; version: number }
+
+/** The keys the build filed in its local cache (a fresh home: this build's only). */
+const localKeys = (home: string): string[] => readdirSync(join(home, 'cache', 'steps')).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
+
+async function getBlob(repo: string, digest: string): Promise<Buffer> {
+  const res = await fetch(`${reg.url}/v2/${repo}/blobs/${digest}`);
+  assert.equal(res.status, 200, `${repo} ${digest}`);
+  return Buffer.from(await res.arrayBuffer());
+}
+
+test('mode=max to a registry: every stage\'s steps, their layers stored beside them', async () => {
+  const u = newUser(tmp.dir);
+  await kilnOk(['build', '-q', '-t', 'cached:1', '--cache-to', `type=registry,ref=${reg.host}/cache/app:max,mode=max`, ctx], u.env);
+  const manifest = JSON.parse(await skopeoInspect(reg, 'cache/app:max', { raw: true })) as { artifactType: string; config: { digest: string; mediaType: string }; layers: { digest: string }[] };
+  assert.equal(manifest.artifactType, 'application/vnd.kiln.build-cache.v1');
+  const configBytes = await getBlob('cache/app', manifest.config.digest);
+  assert.equal(sha(configBytes), manifest.config.digest);
+  const config = JSON.parse(configBytes.toString('utf8')) as CacheDoc;
+  assert.equal(config.version, 1);
+  const keys = Object.keys(config.entries).sort();
+  assert.deepEqual(keys, localKeys(u.home), 'the keys the build filed locally, all of them');
+  assert.equal(keys.length, 4, 'COPY; COPY, COPY --from, ENV');
+  // Each entry's file in the local cache holds the same JSON.
+  for (const k of keys) assert.deepEqual(config.entries[k], JSON.parse(readFileSync(join(u.home, 'cache', 'steps', `${k}.json`), 'utf8')));
+  const named = new Set(Object.values(config.entries).flatMap((e) => (e.layer ? [e.layer.digest] : [])));
+  assert.deepEqual(new Set(manifest.layers.map((l) => l.digest)), named);
+  assert.equal(named.size, 3, 'three COPY layers');
+  for (const l of manifest.layers) assert.equal(sha(await getBlob('cache/app', l.digest)), l.digest);
+  assert.ok(storeEntries(u.home).length > 0, 'the image itself is in the local store as usual');
+});
+
+test('mode=min (the default) to an OCI layout: the target stage\'s steps only', async () => {
+  const u = newUser(tmp.dir);
+  const dir = join(tmp.dir, 'layout-cache');
+  await kilnOk(['build', '-q', '--cache-to', `type=local,dest=${dir}`, ctx], u.env);
+  const manifest = JSON.parse(run('skopeo', ['inspect', '--raw', `oci:${dir}:latest`])) as { artifactType: string; config: { digest: string } };
+  assert.equal(manifest.artifactType, 'application/vnd.kiln.build-cache.v1');
+  const configBytes = readFileSync(join(dir, 'blobs', 'sha256', manifest.config.digest.slice(7)));
+  assert.equal(sha(configBytes), manifest.config.digest);
+  const keys = Object.keys((JSON.parse(configBytes.toString('utf8')) as CacheDoc).entries);
+  assert.equal(keys.length, 3, 'stage two: COPY, COPY --from, ENV');
+  assert.ok(keys.every((k) => localKeys(u.home).includes(k)));
+});
+
+test('a --cache-to kiln cannot use fails before anything is built', async () => {
+  const u = newUser(tmp.dir);
+  const r = await kiln(['build', '-q', '-t', 'never:1', '--cache-to', 'type=gha', ctx], u.env);
+  assertOneError(r, 'CACHE_SPEC_INVALID');
+  assert.deepEqual(storeEntries(u.home), []);
+});

@@ -1,5 +1,5 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { build, type BuildOptions, checkReproducible, formatRef, KilnError, type OutputSpec, parseCacheTo } from '../lib/index.ts';
+import { build, type BuildOptions, checkReproducible, formatRef, KilnError, type OutputSpec, parseCacheFrom, parseCacheTo } from '../lib/index.ts';
 import { parseArgs, parseCsvOption, UsageError } from './args.ts';
 import { BuildDisplay } from './build-progress.ts';
 import { progressMode } from './progress.ts';
@@ -20,6 +20,7 @@ const SPECS = [
   { name: 'no-cache' },
   { name: 'no-cache-filter', value: true, repeat: true },
   { name: 'cache-to', value: true, repeat: true },
+  { name: 'cache-from', value: true, repeat: true },
   { name: 'secret', value: true, repeat: true },
   { name: 'platform', value: true },
   { name: 'push' },
@@ -57,9 +58,9 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
   const registry = registryClient(args, io);
   const display = new BuildDisplay(mode, io.err);
   const check = args.flags.has('check-reproducible');
-  if (check && (outputs.length > 0 || args.values.has('tag') || args.values.has('iidfile') || args.values.has('metadata-file') || args.values.has('cache-to'))) {
+  if (check && (outputs.length > 0 || args.values.has('tag') || args.values.has('iidfile') || args.values.has('metadata-file') || args.values.has('cache-to') || args.values.has('cache-from'))) {
     await registry.close();
-    throw new UsageError('--check-reproducible builds into temporary stores only: it takes no -t, -o, --push, --iidfile, --metadata-file or --cache-to');
+    throw new UsageError('--check-reproducible builds into temporary stores only: it takes no -t, -o, --push, --iidfile, --metadata-file, --cache-to or --cache-from');
   }
   const options: BuildOptions = {
     registry,
@@ -68,6 +69,7 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
     noCache: args.flags.has('no-cache'),
     noCacheFilter: (args.values.get('no-cache-filter') ?? []).flatMap((v) => v.split(',')).filter((v) => v !== ''),
     cacheTo: parseCacheTo(args.values.get('cache-to') ?? []),
+    cacheFrom: parseCacheFrom(args.values.get('cache-from') ?? []),
     secrets: parseSecrets(args.values.get('secret') ?? [], io),
     platform: platformFlag(args),
     contextDir: args.positional[0]!,

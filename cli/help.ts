@@ -17,6 +17,8 @@ Options:
                                   tar (the root filesystem as a tar file),
                                   image (name=REF[,push=true]: a name in the local store, pushed),
                                   registry (name=REF: shorthand for type=image,push=true)
+      --cache-from stringArray    Use a build cache exported with --cache-to (same forms, src=DIR for
+                                  type=local; tried in order; one that cannot be read is a warning)
       --cache-to stringArray      Export the build cache: type=registry,ref=REF[,mode=min|max] or
                                   type=local,dest=DIR[,tag=TAG][,mode=min|max] (a bare REF is a registry);
                                   min (default): the target stage's steps; max: every stage's

@@ -8,8 +8,9 @@ import { BuildError } from './build/build-error.ts';
 import { checkReproducible as checkTwice, type ReproducibilityReport } from './build/check-reproducible.ts';
 import { baseResolver, keepPulledBases, type PulledBase } from './build/base-resolver.ts';
 import { CacheCollector, exportCaches } from './build/cache-export.ts';
-import type { CacheExport } from './build/cache-spec.ts';
-export { parseCacheTo, type CacheExport } from './build/cache-spec.ts';
+import type { CacheExport, CacheImport } from './build/cache-spec.ts';
+import { importCaches } from './build/cache-import.ts';
+export { parseCacheFrom, parseCacheTo, type CacheExport, type CacheImport } from './build/cache-spec.ts';
 import { imageNames, pushAll } from './build/push.ts';
 import { sandboxRunners } from './build/sandbox-runners.ts';
 import { checkDirectiveOf, dumpAst, IgnoreMatcher, lintDockerfile, type LintWarning, lintViolationMessage, parseDockerfile, readDockerignore, ShellLexer, toInstructions } from './dockerfile/index.ts';
@@ -96,6 +97,8 @@ export interface BuildOptions {
   timeouts?: Partial<Timeouts>;
   /** `--cache-to`: where the build's cache entries are exported after it succeeds (lib/build/cache-spec.ts). */
   cacheTo?: readonly CacheExport[];
+  /** `--cache-from`: caches asked, in this order, when the local cache misses. */
+  cacheFrom?: readonly CacheImport[];
 }
 
 export interface BuildResult {
@@ -133,6 +136,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   mkdirSync(opts.home, { recursive: true });
   const spill = SpillDir.create(opts.home);
   const caches = new CacheCollector();
+  const warn = (message: string): void => emit({ kind: 'warning', message });
+  const remote = opts.cacheFrom?.length ? await importCaches(opts.cacheFrom, { client: opts.registry, store: store.content, warn }) : undefined;
   const pulled: PulledBase[] = [];
   try {
     // COPY/ADD read their options from the same object: `fetch` rides along (CopyOptions).
@@ -150,7 +155,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       spill,
       resolver: baseResolver(store, opts, pulled),
       runners: sandboxRunners({ spill, home: opts.home, secrets: opts.secrets ?? new Map() }),
-      cache: { dir: join(opts.home, 'cache'), noCache: opts.noCache ?? false, noCacheFilter: opts.noCacheFilter ?? [], onEntry: caches.onEntry },
+      cache: { dir: join(opts.home, 'cache'), noCache: opts.noCache ?? false, noCacheFilter: opts.noCacheFilter ?? [], onEntry: caches.onEntry, ...(remote ? { remote } : {}) },
       fetch: httpFetcher({ timeouts: opts.timeouts }),
     };
     const result = await executeBuild(plan, execOpts);
@@ -160,6 +165,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     const raw = needsTree ? await result.tree() : emptyDir();
     const tree = opts.epoch === undefined ? raw : clampMtimes(raw, opts.epoch);
     await writeOutputs(opts.outputs ?? [], image, tree, refs);
+    await fetchLayers(image); // layers of imported cache hits come into the store now, as the store's image needs them
     await store.putImage(image, refs);
     await keepPulledBases(store, pulled);
     const pushed = await pushAll(push, opts, emit);
@@ -323,4 +329,9 @@ async function writeOutputs(outputs: readonly OutputSpec[], image: Image, tree: 
         break; // named in the local store, pushed after that
     }
   }
+}
+
+/** Opens (and closes) every layer of `image`: a layer fetched on first open is in the store afterwards. */
+async function fetchLayers(image: Image): Promise<void> {
+  for (const layer of image.layers) (await layer.open()).destroy();
 }

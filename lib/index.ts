@@ -1,5 +1,5 @@
 /** kiln's public API: what cli/ (and library users) may use. */
-export { build, checkReproducible, sweepHome, fsck, type FsckProblem, type FsckResult, type ReproducibilityReport, prune, type PruneResult, copyFromImage, runImage, listContext, parseFile, planFile, type PlanFileOptions, hostPlatform, BuildError, type BuildEvent, type BuildOptions, type BuildProgress, type BuildResult, type OutputSpec, parseCacheTo, type CacheExport } from './build.ts';
+export { build, checkReproducible, sweepHome, fsck, type FsckProblem, type FsckResult, type ReproducibilityReport, prune, type PruneResult, copyFromImage, runImage, listContext, parseFile, planFile, type PlanFileOptions, hostPlatform, BuildError, type BuildEvent, type BuildOptions, type BuildProgress, type BuildResult, type OutputSpec, parseCacheFrom, parseCacheTo, type CacheExport, type CacheImport } from './build.ts';
 export { KilnError, type SourceLocation } from './errors.ts';
 export { LocalStore, type LocalImageSummary } from './transport/index.ts';
 export { parseRef, formatRef, familiarName, type ImageRef } from './ref/index.ts';

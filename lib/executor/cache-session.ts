@@ -3,7 +3,8 @@ import type { ContentStore } from '../content/index.ts';
 import type { Stage } from '../plan/index.ts';
 import { FileHashIndex } from './cache-file-hashes.ts';
 import { cacheKey, KEY_VERSION } from './cache-key.ts';
-import { type CacheEntry, StepCache } from './cache-store.ts';
+import { type CacheEntry, type CachedLayer, StepCache } from './cache-store.ts';
+import { type Layer, storeLayer } from '../image/index.ts';
 
 /** How a build uses the cache (the CLI's `--no-cache`, `--no-cache-filter`). */
 export interface CacheSettings {
@@ -15,11 +16,26 @@ export interface CacheSettings {
   readonly noCacheFilter?: readonly string[];
   /** Told every cache entry the build used or made, with its stage's index (what `--cache-to` exports). */
   readonly onEntry?: (stage: number, key: string, entry: CacheEntry) => void;
+  /** Caches imported for this build (`--cache-from`), asked on a local miss. */
+  readonly remote?: RemoteCache;
+}
+
+/**
+ * Entries read from elsewhere (a registry, a shared layout) by key. A hit's
+ * layer blob need not be in the local store: `layer` gives the step a Layer
+ * that fetches it when first opened, so a cached step costs no download
+ * until something reads its bytes.
+ */
+export interface RemoteCache {
+  lookup(key: string): CacheEntry | undefined;
+  layer(cached: CachedLayer): Layer;
 }
 
 /** What the cache did in one build (reported in the `cache` event). */
 export interface CacheCounts {
   hits: number;
+  /** Hits answered by an imported cache (`--cache-from`); counted in `hits` too. */
+  remoteHits: number;
   misses: number;
   /** Layers packed (diffed, tarred, compressed, stored). */
   packedLayers: number;
@@ -45,7 +61,8 @@ export class BuildCache {
   readonly #settings: CacheSettings | undefined;
   readonly #salt: unknown;
   readonly hashes: FileHashIndex;
-  readonly counts: CacheCounts = { hits: 0, misses: 0, packedLayers: 0, appliedLayers: 0, replayedSteps: 0, statedFiles: 0, hashedFiles: 0, hashedBytes: 0 };
+  readonly counts: CacheCounts = { hits: 0, remoteHits: 0, misses: 0, packedLayers: 0, appliedLayers: 0, replayedSteps: 0, statedFiles: 0, hashedFiles: 0, hashedBytes: 0 };
+  readonly #remoteLayers = new Map<string, Layer>();
 
   constructor(
     settings: CacheSettings | undefined,
@@ -76,11 +93,29 @@ export class BuildCache {
     return cacheKey({ settings: this.#salt, base });
   }
 
-  /** The entry for `key` when it is usable (its layer blob present), counting a hit. */
+  /**
+   * The entry for `key` when it is usable, counting a hit: a local entry
+   * whose layer blob is in the store, else an imported one (its layer
+   * fetched when first read: {@link layerOf}), which is also filed locally.
+   */
   async lookup(key: string): Promise<CacheEntry | undefined> {
     const entry = await this.#steps?.lookup(key, this.store);
-    if (entry !== undefined) this.counts.hits++;
-    return entry;
+    if (entry !== undefined) {
+      this.counts.hits++;
+      return entry;
+    }
+    const remote = this.#steps !== undefined ? this.#settings?.remote?.lookup(key) : undefined;
+    if (remote === undefined) return undefined;
+    this.counts.hits++;
+    this.counts.remoteHits++;
+    if (remote.layer !== undefined) this.#remoteLayers.set(remote.layer.descriptor.digest, this.#settings!.remote!.layer(remote.layer));
+    await this.#steps!.put(key, remote).catch(() => undefined); // a hit later once its blob is here; a cache that cannot be written is no failure
+    return remote;
+  }
+
+  /** The Layer of a cached entry's layer: from the store, or fetched from where an imported entry came from. */
+  layerOf(cached: CachedLayer): Layer {
+    return this.#remoteLayers.get(cached.descriptor.digest) ?? storeLayer(this.store, cached);
   }
 
   /** Writes the entry of a step that ran; a cache that cannot be written is a warning (returned), not a failed build. */

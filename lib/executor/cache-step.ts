@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ContentStore } from '../content/index.ts';
 import type { Instruction } from '../dockerfile/index.ts';
-import { appendHistory, appendLayer, type Image, storeLayer, withConfig } from '../image/index.ts';
+import { appendHistory, appendLayer, type Image, withConfig } from '../image/index.ts';
 import type { HistoryEntry } from '../oci/index.ts';
 import { applyLayer, type DirNode, type SpillDir } from '../vfs/index.ts';
 import { cacheKey, chainKey, type FsKeyParts, visibleVars } from './cache-key.ts';
@@ -121,7 +121,7 @@ function fsHit(cur: Cursor, key: string, entry: CacheEntry, exact: string | unde
   const cached = entry.layer;
   const history = entry.history;
   if (cached !== undefined && history !== undefined) {
-    const layer = storeLayer(ctx.store, cached);
+    const layer = ctx.cache.layerOf(cached);
     image = appendLayer(image, layer, history);
     const replay = exact !== undefined && exact === entry.replay && history.created !== undefined;
     tree = cur.tree.then(async (t) => {

@@ -1,5 +1,5 @@
 export { executeBuild, type ExecuteOptions, type StageResult } from './execute.ts';
-export { type CacheSettings } from './cache-session.ts';
+export { type CacheSettings, type RemoteCache } from './cache-session.ts';
 export { type CacheEntry, type CachedLayer, type ConfigAfter, entryFromJson, entryToJson } from './cache-store.ts';
 export type { ImageResolver } from './base-image.ts';
 export type { BuildContext, BuildEvent, ExecOptions, Expander } from './stage-state.ts';

@@ -68,7 +68,7 @@ export function storeResolver(opts: StoreResolverOptions): { resolve(ref: ImageR
  * yet, the tar is read as the blob downloads (stageLayerReading); opens
  * meanwhile wait for the blob to be stored.
  */
-function fetchedOnOpen(layer: Layer, source: BlobSource, store: ContentStore, ctx: TransferContext): Layer {
+export function fetchedOnOpen(layer: Pick<Layer, 'descriptor' | 'diffId' | 'uncompressedSize'>, source: BlobSource, store: ContentStore, ctx: TransferContext): Layer {
   const { descriptor, diffId } = layer;
   let size = layer.uncompressedSize;
   let fetching: Promise<void> | undefined;

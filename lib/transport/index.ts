@@ -10,5 +10,5 @@ export { copyImage, type CopyImageOptions, type CopyImageResult } from './copy-i
 export type { PlatformChoice } from './select-node.ts';
 export type { TransportEvent, TransportEventSink, BlobOutcome } from './transport-event.ts';
 export type { ManifestNode, BlobSource } from './manifest-node.ts';
-export { storeResolver, type StoreResolverOptions } from './image-resolver.ts';
+export { fetchedOnOpen, storeResolver, type StoreResolverOptions } from './image-resolver.ts';
 export { processAlive, withFileLock } from './file-lock.ts';

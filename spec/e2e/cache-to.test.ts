@@ -85,3 +85,30 @@ test('a --cache-to kiln cannot use fails before anything is built', async () => 
   assertOneError(r, 'CACHE_SPEC_INVALID');
   assert.deepEqual(storeEntries(u.home), []);
 });
+
+test('--cache-from on a second machine (an empty KILN_HOME): every step is a hit, and the image is the same', async () => {
+  const a = newUser(tmp.dir, 'runner-a');
+  const b = newUser(tmp.dir, 'runner-b');
+  const metaA = join(tmp.dir, 'a.json');
+  const metaB = join(tmp.dir, 'b.json');
+  await kilnOk(['build', '-q', '--metadata-file', metaA, '--cache-to', `type=registry,ref=${reg.host}/cache/app:ab,mode=max`, ctx], a.env);
+  const r = await kilnOk(['build', '--progress=plain', '-t', 'from-cache:b', '--metadata-file', metaB, '--cache-from', `${reg.host}/cache/app:ab`, ctx], b.env);
+  const steps = r.stderr.split('\n').filter((l) => /^#\d+ (CACHED|DONE)/.test(l));
+  assert.equal(steps.length, 4, r.stderr);
+  assert.ok(steps.every((l) => / CACHED$/.test(l)), r.stderr);
+  const digest = (f: string): string => (JSON.parse(readFileSync(f, 'utf8')) as Record<string, string>)['containerimage.digest']!;
+  assert.equal(digest(metaB), digest(metaA));
+  // The image B keeps has its layers (fetched from the cache's repository): it copies out of B's store whole, and skopeo reads it.
+  const out = join(tmp.dir, 'b-out');
+  await kilnOk(['copy', 'from-cache:b', `oci:${out}:b`], b.env);
+  const layers = (JSON.parse(run('skopeo', ['inspect', '--raw', `oci:${out}:b`])) as { layers: { digest: string }[] }).layers;
+  assert.equal(layers.length, 2);
+  for (const l of layers) assert.equal(sha(readFileSync(join(out, 'blobs', 'sha256', l.digest.slice(7)))), l.digest);
+});
+
+test('a --cache-from that cannot be read is a warning, and the build goes on', async () => {
+  const u = newUser(tmp.dir);
+  const r = await kilnOk(['build', '--progress=plain', '--cache-from', `${reg.host}/cache/none:1`, '--cache-from', `type=local,src=${join(tmp.dir, 'no-such-dir')}`, ctx], u.env);
+  assert.equal(r.stderr.split('\n').filter((l) => /^WARNING: /.test(l)).length, 2, r.stderr);
+  assert.ok(r.stderr.split('\n').some((l) => /^#\d+ DONE/.test(l)), 'the steps ran');
+});

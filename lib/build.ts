@@ -165,10 +165,13 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     const raw = needsTree ? await result.tree() : emptyDir();
     const tree = opts.epoch === undefined ? raw : clampMtimes(raw, opts.epoch);
     await writeOutputs(opts.outputs ?? [], image, tree, refs);
-    await fetchLayers(image); // layers of imported cache hits come into the store now, as the store's image needs them
-    await store.putImage(image, refs);
+    // The local store keeps images whole (putImage fetches what a step never read: base layers, imported cache hits),
+    // except an image being pushed: its unread layers stay where they are, and the push mounts them from there.
+    const unread = push.length > 0 ? await layersNotIn(store, image) : 0;
+    if (unread === 0) await store.putImage(image, refs);
+    else emit({ kind: 'warning', message: `the image is pushed but not kept in the local store: ${unread} of its layers were never downloaded (the push mounts them); kiln pull keeps a copy` });
     await keepPulledBases(store, pulled);
-    const pushed = await pushAll(push, opts, emit);
+    const pushed = await pushAll(push, opts, emit, unread === 0 ? undefined : image);
     await exportCaches(opts.cacheTo ?? [], caches, plan.target.index, { client: opts.registry, store: store.content });
     return { image, refs, pushed };
   } finally {
@@ -331,7 +334,9 @@ async function writeOutputs(outputs: readonly OutputSpec[], image: Image, tree: 
   }
 }
 
-/** Opens (and closes) every layer of `image`: a layer fetched on first open is in the store afterwards. */
-async function fetchLayers(image: Image): Promise<void> {
-  for (const layer of image.layers) (await layer.open()).destroy();
+/** How many of the image's layer blobs the local store lacks. */
+async function layersNotIn(store: LocalStore, image: Image): Promise<number> {
+  let n = 0;
+  for (const l of image.layers) if ((await store.content.stat(l.descriptor.digest))?.size !== l.descriptor.size) n++;
+  return n;
 }

@@ -46,7 +46,9 @@ export async function importCaches(sources: readonly CacheImport[], opts: Import
       let layer = made.get(digest);
       if (layer === undefined) {
         const blob = { descriptor: source.descriptor, open: (signal?: AbortSignal) => openCacheLayer(source, { client: opts.client, signal }) };
-        layer = fetchedOnOpen({ descriptor: cached.descriptor, diffId: cached.diffId, uncompressedSize: cached.uncompressedSize }, blob, opts.store, ctx);
+        // A cache in a registry is also where a push to that registry mounts the layer from.
+        const origin = source.from.kind === 'registry' ? { registry: source.from.repo.registry, repository: source.from.repo.repository } : undefined;
+        layer = fetchedOnOpen({ descriptor: cached.descriptor, diffId: cached.diffId, uncompressedSize: cached.uncompressedSize }, blob, opts.store, ctx, origin);
         made.set(digest, layer);
       }
       return layer;

@@ -1,7 +1,8 @@
 /** The names a build gives its image, and pushing it to them (`--push`, `-o type=image,push=true`). */
 import type { BuildOptions, BuildProgress } from '../build.ts';
 import { formatRef, type ImageRef, parseRef } from '../ref/index.ts';
-import { copyImage, type ImageLocation, type TransportEvent } from '../transport/index.ts';
+import type { Image } from '../image/index.ts';
+import { copyImage, type ImageLocation, pushImage, type TransportEvent } from '../transport/index.ts';
 import { BuildError } from './build-error.ts';
 
 /**
@@ -34,7 +35,7 @@ export function imageNames(opts: BuildOptions): { refs: ImageRef[]; push: ImageR
  * has the image already (under another repository) is copied from there,
  * so the registry mounts the blobs instead of receiving them again.
  */
-export async function pushAll(push: readonly ImageRef[], opts: BuildOptions, emit: (e: BuildProgress) => void): Promise<ImageRef[]> {
+export async function pushAll(push: readonly ImageRef[], opts: BuildOptions, emit: (e: BuildProgress) => void, image?: Image): Promise<ImageRef[]> {
   const pushed: ImageRef[] = [];
   const inRegistry = new Map<string, ImageRef>();
   for (const ref of push) {
@@ -42,7 +43,10 @@ export async function pushAll(push: readonly ImageRef[], opts: BuildOptions, emi
     const onEvent = (event: TransportEvent): void => emit({ kind: 'transfer', ref: name, event });
     const there = inRegistry.get(ref.registry);
     const from: ImageLocation = there !== undefined ? { kind: 'registry', ref: there } : { kind: 'local', name };
-    const done = await copyImage(from, { kind: 'registry', ref }, { client: opts.registry!, home: opts.home, platform: { kind: 'all' }, onEvent });
+    // An image not kept in the local store goes up from the build's own value (its layers mounted where they are).
+    const done = there === undefined && image !== undefined
+      ? { descriptor: await pushImage(opts.registry!, ref, image, { concurrency: 4, emit: onEvent }) }
+      : await copyImage(from, { kind: 'registry', ref }, { client: opts.registry!, home: opts.home, platform: { kind: 'all' }, onEvent });
     emit({ kind: 'pushed', ref: name, digest: done.descriptor.digest, size: done.descriptor.size });
     const at = { ...ref, tag: undefined, digest: done.descriptor.digest };
     inRegistry.set(ref.registry, at);

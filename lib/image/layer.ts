@@ -20,11 +20,23 @@ export class ImageError extends KilnError {}
  * A mismatch surfaces as an 'error' event at end of stream instead of 'end'.
  * The caller owns returned streams and must consume or destroy them.
  */
+/** A repository that holds a layer's blob (a registry's `host[:port]` and a repository name). */
+export interface BlobOrigin {
+  readonly registry: string;
+  readonly repository: string;
+}
+
 export interface Layer {
   readonly descriptor: Descriptor;
   readonly diffId: Digest;
   /** Bytes of the uncompressed tar, when known. */
   readonly uncompressedSize?: number;
+  /**
+   * Where the blob can be had without reading it here: a repository that
+   * holds it (a base image's, a registry cache's). A push to the same
+   * registry mounts it from there instead of uploading it.
+   */
+  readonly origin?: BlobOrigin;
   /** The blob as stored (compressed), verified. */
   open(): Promise<Readable>;
   /** The layer tar, decompressed, verified against `diffId`. */

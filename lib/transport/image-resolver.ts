@@ -1,6 +1,6 @@
 import type { ContentStore } from '../content/index.ts';
 import type { Digest } from '../digest/index.ts';
-import { assembleImage, type Image, type Layer, storeLayer } from '../image/index.ts';
+import { assembleImage, type BlobOrigin, type Image, type Layer, storeLayer } from '../image/index.ts';
 import type { Platform } from '../oci/index.ts';
 import { type ImageRef, formatRef } from '../ref/index.ts';
 import { type RegistryClient, RegistryError } from '../registry/index.ts';
@@ -54,7 +54,8 @@ export function storeResolver(opts: StoreResolverOptions): { resolve(ref: ImageR
       await stageBlobs(store.content, blobs.filter((b) => !layerDigests.has(b.descriptor.digest)), 'downloaded', ctx);
       await putManifests(store.content, src.node, ctx);
       const sourceOf = new Map(blobs.map((b) => [b.descriptor.digest, b]));
-      const layers = image.layers.map((l) => fetchedOnOpen(l, sourceOf.get(l.descriptor.digest)!, store.content, ctx));
+      const origin: BlobOrigin = { registry: ref.registry, repository: ref.repository };
+      const layers = image.layers.map((l) => fetchedOnOpen(l, sourceOf.get(l.descriptor.digest)!, store.content, ctx, origin));
       return assembleImage({ format: image.format, manifest: image.manifest, manifestBytes: image.manifestBytes, config: image.config, configBytes: image.configBytes, layers });
     },
   };
@@ -68,7 +69,7 @@ export function storeResolver(opts: StoreResolverOptions): { resolve(ref: ImageR
  * yet, the tar is read as the blob downloads (stageLayerReading); opens
  * meanwhile wait for the blob to be stored.
  */
-export function fetchedOnOpen(layer: Pick<Layer, 'descriptor' | 'diffId' | 'uncompressedSize'>, source: BlobSource, store: ContentStore, ctx: TransferContext): Layer {
+export function fetchedOnOpen(layer: Pick<Layer, 'descriptor' | 'diffId' | 'uncompressedSize'>, source: BlobSource, store: ContentStore, ctx: TransferContext, origin?: BlobOrigin): Layer {
   const { descriptor, diffId } = layer;
   let size = layer.uncompressedSize;
   let fetching: Promise<void> | undefined;
@@ -86,6 +87,7 @@ export function fetchedOnOpen(layer: Pick<Layer, 'descriptor' | 'diffId' | 'unco
   return Object.freeze({
     descriptor,
     diffId,
+    ...(origin !== undefined ? { origin } : {}),
     get uncompressedSize(): number | undefined {
       return size;
     },

@@ -12,3 +12,4 @@ export type { TransportEvent, TransportEventSink, BlobOutcome } from './transpor
 export type { ManifestNode, BlobSource } from './manifest-node.ts';
 export { fetchedOnOpen, storeResolver, type StoreResolverOptions } from './image-resolver.ts';
 export { processAlive, withFileLock } from './file-lock.ts';
+export { pushImage } from './registry-sink.ts';

@@ -1,12 +1,14 @@
 import { Readable } from 'node:stream';
 import type { Digest } from '../digest/index.ts';
-import { type Image, ImageError, MAX_JSON_BLOB, type Layer, assembleImage, formatOfManifest, layerFrom } from '../image/index.ts';
+import { type BlobOrigin, type Image, ImageError, MAX_JSON_BLOB, type Layer, assembleImage, formatOfManifest, layerFrom } from '../image/index.ts';
 import { type Descriptor, type Manifest, MediaType, layerCompression, parseImageConfig, parseIndex, parseManifest } from '../oci/index.ts';
 import { TransportError } from './transport-error.ts';
 
 /** A blob as a source offers it: described eagerly, opened lazily, verified as read. */
 export interface BlobSource {
   readonly descriptor: Descriptor;
+  /** A repository that holds the blob, to mount it from (see Layer.origin). */
+  readonly origin?: BlobOrigin;
   /** The blob's bytes, verified against the descriptor; the caller consumes or destroys the stream. */
   open(signal?: AbortSignal): Promise<Readable>;
 }
@@ -93,7 +95,7 @@ function imageOf(desc: Descriptor, bytes: Buffer, manifest: Manifest, configByte
 /** A node for an Image value (a build result, an image read by other code). */
 export function nodeFromImage(image: Image, descriptor: Descriptor = image.descriptor): ManifestNode {
   const config: BlobSource = { descriptor: image.configDescriptor, open: async () => Readable.from([image.configBytes]) };
-  const layers = image.layers.map((l): BlobSource => ({ descriptor: l.descriptor, open: () => l.open() }));
+  const layers = image.layers.map((l): BlobSource => ({ descriptor: l.descriptor, open: () => l.open(), ...(l.origin !== undefined ? { origin: l.origin } : {}) }));
   return Object.freeze({ descriptor, bytes: image.manifestBytes, blobs: [config, ...layers], children: [], image });
 }
 

@@ -1,8 +1,9 @@
 import type { Digest } from '../digest/index.ts';
 import type { Descriptor } from '../oci/index.ts';
-import { type ImageRef, parseRef } from '../ref/index.ts';
+import { type ImageRef, normalizeRegistry, parseRef } from '../ref/index.ts';
 import type { RegistryClient } from '../registry/index.ts';
-import { type ManifestNode, childManifests, uniqueBlobs } from './manifest-node.ts';
+import type { Image } from '../image/index.ts';
+import { type ManifestNode, childManifests, nodeFromImage, uniqueBlobs } from './manifest-node.ts';
 import { type TransferContext, forEachLimited } from './stage-blobs.ts';
 
 export interface PushOptions extends TransferContext {
@@ -28,7 +29,7 @@ export async function pushNode(client: RegistryClient, dest: ImageRef, node: Man
       started = true;
       return blob.open(signal);
     }, {
-      mountFrom: opts.mountFrom,
+      mountFrom: blob.origin !== undefined && normalizeRegistry(blob.origin.registry) === normalizeRegistry(dest.registry) ? blob.origin.repository : opts.mountFrom,
       signal,
       onProgress: (bytes) => opts.emit({ kind: 'blob-progress', digest, bytes, size }),
     });
@@ -41,6 +42,11 @@ export async function pushNode(client: RegistryClient, dest: ImageRef, node: Man
   const stored = await client.putManifest(dest, node.bytes, node.descriptor.mediaType, { signal: opts.signal });
   opts.emit({ kind: 'manifest-written', digest: stored.digest, mediaType: stored.mediaType, size: stored.size });
   return stored;
+}
+
+/** Pushes an image value (a build's result): each layer read where it is, or mounted from its origin's repository on the same registry. */
+export function pushImage(client: RegistryClient, dest: ImageRef, image: Image, opts: PushOptions): Promise<Descriptor> {
+  return pushNode(client, dest, nodeFromImage(image), opts);
 }
 
 /** The same repository, by digest. */

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { run, tempDir } from '../helpers/kiln.ts';
 import { type RunningRegistry, startRegistry } from '../helpers/registry.ts';
 import { skopeoInspect } from '../helpers/skopeo.ts';
+import { startFaultProxy } from '../registry/fault-proxy.ts';
 import { assertOneError, kiln, kilnOk, newUser, storeEntries } from './registry-kit.ts';
 
 const tmp = tempDir('kiln-cache-to-');
@@ -111,4 +112,29 @@ test('a --cache-from that cannot be read is a warning, and the build goes on', a
   const r = await kilnOk(['build', '--progress=plain', '--cache-from', `${reg.host}/cache/none:1`, '--cache-from', `type=local,src=${join(tmp.dir, 'no-such-dir')}`, ctx], u.env);
   assert.equal(r.stderr.split('\n').filter((l) => /^WARNING: /.test(l)).length, 2, r.stderr);
   assert.ok(r.stderr.split('\n').some((l) => /^#\d+ DONE/.test(l)), 'the steps ran');
+});
+
+test('--cache-from with --push to the same registry: every step CACHED, no layer downloaded, the layers mounted, the same digest', async () => {
+  const proxy = await startFaultProxy(reg.url);
+  try {
+    const a = newUser(tmp.dir, 'push-a');
+    const b = newUser(tmp.dir, 'push-b');
+    const metaA = join(tmp.dir, 'push-a.json');
+    const metaB = join(tmp.dir, 'push-b.json');
+    await kilnOk(['build', '-q', '--metadata-file', metaA, '--push', '-t', `${reg.host}/app/a:1`, '--cache-to', `type=registry,ref=${reg.host}/cache/app:push,mode=max`, ctx], a.env);
+    const r = await kilnOk(['build', '--progress=plain', '--metadata-file', metaB, '--push', '-t', `${proxy.host}/app/b:1`, '--cache-from', `${proxy.host}/cache/app:push`, ctx], b.env);
+    assert.ok(r.stderr.split('\n').filter((l) => /^#\d+ (CACHED|DONE)/.test(l)).every((l) => / CACHED$/.test(l)), r.stderr);
+    const digest = (f: string): string => (JSON.parse(readFileSync(f, 'utf8')) as Record<string, string>)['containerimage.digest']!;
+    assert.equal(digest(metaB), digest(metaA));
+    const manifest = JSON.parse(await skopeoInspect(reg, 'app/b:1', { raw: true })) as { layers: { digest: string }[] };
+    assert.equal(sha(await skopeoInspect(reg, 'app/b:1', { raw: true })), digest(metaA), 'the registry holds the manifest B built');
+    const layerGets = proxy.records.filter((x) => x.method === 'GET' && manifest.layers.some((l) => x.path.endsWith(`/blobs/${l.digest}`)));
+    assert.deepEqual(layerGets, [], 'no layer blob was downloaded');
+    const mounts = proxy.records.filter((x) => x.method === 'POST' && x.query.has('mount'));
+    assert.equal(mounts.length, manifest.layers.length, 'each layer mounted from the cache\'s repository');
+    assert.match(r.stderr, /WARNING: the image is pushed but not kept in the local store/);
+    for (const l of manifest.layers) assert.equal(sha(await getBlob('app/b', l.digest)), l.digest);
+  } finally {
+    await proxy.stop();
+  }
 });

@@ -173,7 +173,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     await keepPulledBases(store, pulled);
     const pushed = await pushAll(push, opts, emit, unread === 0 ? undefined : image);
     await exportCaches(opts.cacheTo ?? [], caches, plan.target.index, { client: opts.registry, store: store.content });
-    return { image, refs, pushed };
+    return { image, refs: unread === 0 ? refs : [], pushed };
   } finally {
     spill.dispose();
   }

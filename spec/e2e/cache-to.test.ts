@@ -138,3 +138,17 @@ test('--cache-from with --push to the same registry: every step CACHED, no layer
     await proxy.stop();
   }
 });
+
+test('three runners export to one cache ref at once; a fourth gets every step from it', async () => {
+  const ref = `${reg.host}/cache/app:shared`;
+  const runners = [1, 2, 3].map((i) => newUser(tmp.dir, `concurrent-${i}`));
+  const runs = await Promise.all(runners.map((u) => kiln(['build', '-q', '--cache-to', `type=registry,ref=${ref},mode=max`, ctx], u.env)));
+  for (const r of runs) assert.equal(r.status, 0, r.stderr);
+  // The tag names one whole cache: its config and every layer it lists are there.
+  const manifest = JSON.parse(await skopeoInspect(reg, 'cache/app:shared', { raw: true })) as { config: { digest: string }; layers: { digest: string }[] };
+  for (const d of [manifest.config.digest, ...manifest.layers.map((l) => l.digest)]) assert.equal(sha(await getBlob('cache/app', d)), d);
+  const fourth = newUser(tmp.dir, 'concurrent-4');
+  const r = await kilnOk(['build', '--progress=plain', '--cache-from', ref, ctx], fourth.env);
+  const steps = r.stderr.split('\n').filter((l) => /^#\d+ (CACHED|DONE)/.test(l));
+  assert.ok(steps.length === 4 && steps.every((l) => / CACHED$/.test(l)), r.stderr);
+});

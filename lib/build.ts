@@ -172,7 +172,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     else emit({ kind: 'warning', message: `the image is pushed but not kept in the local store: ${unread} of its layers were never downloaded (the push mounts them); kiln pull keeps a copy` });
     await keepPulledBases(store, pulled);
     const pushed = await pushAll(push, opts, emit, unread === 0 ? undefined : image);
-    await exportCaches(opts.cacheTo ?? [], caches, plan.target.index, { client: opts.registry, store: store.content });
+    await exportCaches(opts.cacheTo ?? [], caches, plan.target.index, { client: opts.registry, store: store.content, imported: remote });
     return { image, refs: unread === 0 ? refs : [], pushed };
   } finally {
     spill.dispose();

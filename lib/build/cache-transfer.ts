@@ -50,6 +50,8 @@ export interface ExportCacheOptions {
   mountFrom?: ((layer: Descriptor) => string | undefined) | undefined;
   /** Blobs transferred at once (default 4). */
   concurrency?: number;
+  /** A layer blob `store` lacks (an imported cache's hit no step read), read from where it is, to upload it. */
+  openMissing?: ((layer: Descriptor) => Promise<Readable> | undefined) | undefined;
 }
 
 export interface ExportCacheResult {
@@ -87,7 +89,14 @@ async function exportToRegistry(target: Extract<CacheExport, { type: 'registry' 
   };
   const { signal } = opts;
   await mapLimit(enc.layers, opts.concurrency ?? DEFAULT_CONCURRENCY, async (d) => {
-    const open = isEmptyDescriptor(d) ? () => Readable.from([EMPTY_BLOB]) : () => opts.store.open(d.digest, { size: d.size });
+    const fromStore = async (): Promise<Readable> => {
+      if ((await opts.store.stat(d.digest))?.size !== d.size) {
+        const elsewhere = opts.openMissing?.(d);
+        if (elsewhere !== undefined) return elsewhere;
+      }
+      return opts.store.open(d.digest, { size: d.size });
+    };
+    const open = isEmptyDescriptor(d) ? () => Readable.from([EMPTY_BLOB]) : fromStore;
     count(await client.pushBlob(target.ref, d, open, { signal, mountFrom: isEmptyDescriptor(d) ? undefined : opts.mountFrom?.(d) }));
   });
   count(await client.pushBlob(target.ref, enc.configDescriptor, () => Readable.from([enc.config]), { signal }));

@@ -152,3 +152,28 @@ test('three runners export to one cache ref at once; a fourth gets every step fr
   const steps = r.stderr.split('\n').filter((l) => /^#\d+ (CACHED|DONE)/.test(l));
   assert.ok(steps.length === 4 && steps.every((l) => / CACHED$/.test(l)), r.stderr);
 });
+
+test('--cache-from one repository and --cache-to another: layers no step read are mounted, not downloaded', async () => {
+  const proxy = await startFaultProxy(reg.url);
+  try {
+    const a = newUser(tmp.dir, 'relay-a');
+    const b = newUser(tmp.dir, 'relay-b');
+    await kilnOk(['build', '-q', '--cache-to', `type=registry,ref=${proxy.host}/cache/relay:1,mode=max`, ctx], a.env);
+    const mark = proxy.records.length;
+    await kilnOk(['build', '-q', '--cache-from', `${proxy.host}/cache/relay:1`, '--cache-to', `type=registry,ref=${proxy.host}/other/relay:1,mode=max`, ctx], b.env);
+    const manifest = JSON.parse(await skopeoInspect(reg, 'other/relay:1', { raw: true })) as { config: { digest: string }; layers: { digest: string }[] };
+    assert.equal(manifest.layers.length, 3);
+    for (const l of manifest.layers) assert.equal(sha(await getBlob('other/relay', l.digest)), l.digest);
+    const config = JSON.parse((await getBlob('other/relay', manifest.config.digest)).toString('utf8')) as CacheDoc;
+    assert.equal(Object.keys(config.entries).length, 4);
+    // Every layer is mounted from cache/relay; only the image's two layers were downloaded (for B's local copy of the image):
+    // stage one's layer, which no step of B read, never was.
+    const later = proxy.records.slice(mark);
+    const mounted = new Set(later.filter((x) => x.method === 'POST' && x.query.get('from') === 'cache/relay').map((x) => x.query.get('mount')));
+    assert.deepEqual(mounted, new Set(manifest.layers.map((l) => l.digest)));
+    const downloaded = new Set(later.filter((x) => x.method === 'GET' && manifest.layers.some((l) => x.path.endsWith(`/blobs/${l.digest}`))).map((x) => x.path));
+    assert.equal(downloaded.size, 2);
+  } finally {
+    await proxy.stop();
+  }
+});

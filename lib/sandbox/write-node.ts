@@ -1,6 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import { chmodSync, closeSync, constants, copyFileSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { copyContentSync, type FileNode, type LinkGroup, type Node } from '../vfs/index.ts';
+import { copyContentSync, type FileNode, type LinkGroup, type Node, runTool } from '../vfs/index.ts';
 import { SandboxError } from './errors.ts';
 
 /** State shared by the writes of one sync: the first path of each link group, and whether owners can be set. */
@@ -54,16 +53,6 @@ function writeLeaf(node: Exclude<Node, { kind: 'dir' }>, abs: string, ctx: Write
     case 'block':
       if (!ctx.privileged) return writeFileSync(abs, '', { mode: 0, flag: 'wx' });
       runTool('mknod', ['-m', '600', abs, node.kind === 'char' ? 'c' : 'b', String(node.major), String(node.minor)]);
-  }
-}
-
-/** Runs a coreutils program; its complaint becomes the error's message (and stays off kiln's stderr). */
-function runTool(cmd: string, args: readonly string[]): void {
-  try {
-    execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  } catch (err) {
-    const said = (err as { stderr?: Buffer }).stderr?.toString('utf8').trim();
-    throw new Error(said ? said.split('\n')[0]! : `${cmd} failed`);
   }
 }
 

@@ -96,7 +96,8 @@ export function fetchedOnOpen(layer: Pick<Layer, 'descriptor' | 'diffId' | 'unco
       return stored().open();
     },
     async openUncompressed() {
-      if (fetching === undefined && (await store.stat(descriptor.digest))?.size !== descriptor.size && fetching === undefined) {
+      const absent = fetching === undefined && (await store.stat(descriptor.digest))?.size !== descriptor.size;
+      if (absent && fetching === undefined) { // again after the await: another open may have started the fetch meanwhile
         let done!: () => void;
         let failed!: (err: unknown) => void;
         settle(new Promise<void>((resolve, reject) => [done, failed] = [resolve, reject]));

@@ -67,8 +67,8 @@ function writeFailed(err: unknown, p: string): unknown {
   return new VfsError('MATERIALIZE_FAILED', `cannot write ${p}: ${(err as Error).message}`, { path: p, cause: err });
 }
 
-/** Runs a coreutils program; its complaint becomes the error's message (and stays off kiln's stderr). */
-function runTool(cmd: string, args: readonly string[]): void {
+/** Runs a coreutils program (mknod, mkfifo); its complaint becomes the error's message (and stays off kiln's stderr). */
+export function runTool(cmd: string, args: readonly string[]): void {
   try {
     execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (err) {

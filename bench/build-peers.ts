@@ -12,7 +12,7 @@ import { ensureBaseImages } from '../spec/helpers/base-images.ts';
 import { removeAtExit } from '../spec/helpers/managed-process.ts';
 import { type RunningRegistry, startRegistry } from '../spec/helpers/registry.ts';
 import { dockerRef, skopeoCopy } from '../spec/helpers/skopeo.ts';
-import { type Dockerd, DOCKER_CLI, resetDocker, startDockerd } from './dockerd.ts';
+import { daemonUsage, type Dockerd, DOCKER_CLI, resetDocker, startDockerd } from './dockerd.ts';
 import { type Contender, measureRounds, type Sample, scrub, timeCommand } from './measure.ts';
 import { renderTable, type Row, row, skippedRow } from './report.ts';
 import { type BenchEnv, shellLine } from './section.ts';
@@ -88,7 +88,7 @@ const SHM_NEEDED = 6 * 2 ** 30;
  * no-op rebuild 17 s against 3.5 s, while kiln, which writes few files, hardly
  * changed. On tmpfs the builders compare on their own work.
  */
-function storesDir(fallback: string): { dir: string; tmpfs: boolean; forget: () => void } {
+export function storesDir(fallback: string): { dir: string; tmpfs: boolean; forget: () => void } {
   try {
     const fs = statfsSync(SHM);
     if (fs.type === TMPFS_MAGIC && fs.bavail * fs.bsize >= SHM_NEEDED) {
@@ -142,7 +142,7 @@ export async function startBuildPeers(env: BenchEnv, job: BuildJob): Promise<Bui
   }
 }
 
-async function pushBases(registry: RunningRegistry, bases: readonly ('busybox' | 'golang')[]): Promise<void> {
+export async function pushBases(registry: RunningRegistry, bases: readonly ('busybox' | 'golang')[]): Promise<void> {
   const images = await ensureBaseImages();
   for (const b of bases) {
     const image = images[b];
@@ -213,18 +213,10 @@ function dockerBuilder(job: BuildJob, d: Dockerd): Builder {
       resetDocker(d);
       scrub();
     },
+    // The work happens in the daemon: add its CPU time and peak RSS to the CLI's.
     build: (iid) => {
-      // The work happens in the daemon: add its CPU time and peak RSS to the CLI's.
-      const cpu0 = d.cpuMs();
-      d.resetPeakRss();
-      const s = timeCommand(argv(iid), { env: d.env, timeFile });
-      const daemonCpu = d.cpuMs() - cpu0;
-      const daemonRss = d.peakRssKiB();
-      return {
-        ms: s.ms,
-        ...(s.cpuMs !== undefined ? { cpuMs: s.cpuMs + daemonCpu } : {}),
-        ...(s.rssKiB !== undefined || daemonRss !== undefined ? { rssKiB: Math.max(s.rssKiB ?? 0, daemonRss ?? 0) } : {}),
-      };
+      const usage = daemonUsage(d);
+      return usage(timeCommand(argv(iid), { env: d.env, timeFile }));
     },
     commands: [
       `${shellLine([DOCKER_CLI, 'builder', 'prune', '-af'], { DOCKER_HOST: d.env.DOCKER_HOST! })}   # untimed, before each cold build, then \`docker image rm -f\` of every image`,

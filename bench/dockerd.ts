@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { type ManagedProcess, startManaged } from '../spec/helpers/managed-process.ts';
-import { capture } from './measure.ts';
+import { capture, type Sample } from './measure.ts';
 
 /**
  * The Docker CLI that can build with BuildKit here: the newer CLI first in
@@ -144,6 +144,25 @@ export function stopDockerdsSync(): void {
     removeDaemonDir(d.dir);
   }
   live.clear();
+}
+
+/**
+ * Starts counting the daemon's share of a command: returns a function that
+ * adds dockerd's CPU time since now and its peak RSS (reset now) to the
+ * CLI's sample. The work of `docker build` and `docker push` happens in the daemon.
+ */
+export function daemonUsage(d: Dockerd): (cli: Sample) => Sample {
+  const cpu0 = d.cpuMs();
+  d.resetPeakRss();
+  return (s) => {
+    const daemonCpu = d.cpuMs() - cpu0;
+    const daemonRss = d.peakRssKiB();
+    return {
+      ms: s.ms,
+      ...(s.cpuMs !== undefined ? { cpuMs: s.cpuMs + daemonCpu } : {}),
+      ...(s.rssKiB !== undefined || daemonRss !== undefined ? { rssKiB: Math.max(s.rssKiB ?? 0, daemonRss ?? 0) } : {}),
+    };
+  };
 }
 
 /** `docker …` with the daemon's environment; throws with stderr's tail when it fails. Returns stdout. */

@@ -67,6 +67,8 @@ export interface CommandOptions {
   cwd?: string;
   /** Wrap in GNU time for CPU time and peak RSS (needs `timeFile`, a scratch path). */
   timeFile?: string;
+  /** {@link timeCommandAsync} only: called with the command's whole stderr (up to 4 MiB) when it succeeds, to check what it did. */
+  onStderr?: (text: string) => void;
 }
 
 const GNU_TIME = '/usr/bin/time';
@@ -115,9 +117,10 @@ export function timeCommandAsync(argv: readonly string[], opts: CommandOptions =
     const t0 = performance.now();
     const child = spawn(full[0]!, full.slice(1), { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
+    const keep = opts.onStderr === undefined ? 16_384 : 4 << 20;
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk: string) => {
-      stderr = (stderr + chunk).slice(-16_384);
+      stderr = (stderr + chunk).slice(-keep);
     });
     child.once('error', (err) => reject(new Error(`${argv.join(' ')}: ${err.message}`)));
     child.once('close', (code, signal) => {
@@ -127,6 +130,7 @@ export function timeCommandAsync(argv: readonly string[], opts: CommandOptions =
         reject(new Error(`${argv.join(' ')} exited with ${code ?? signal}:\n${tail}`));
         return;
       }
+      opts.onStderr?.(stderr);
       resolve(wrapped ? { ms, ...readGnuTime(opts.timeFile!) } : { ms });
     });
   });

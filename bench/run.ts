@@ -6,7 +6,7 @@
  * sections, not BENCH_QUICK) also to bench/results.md.
  * BENCH_QUICK=1: smaller inputs and fewer runs (a smoke run of about 3.5
  * minutes, 2 of them section 7's seed build). BENCH_RUNS=N: N timed runs in
- * sections 2 to 8. BENCH_SECTIONS=builds,seed: only those sections (names
+ * sections 2 to 9. BENCH_SECTIONS=builds,seed: only those sections (names
  * in SECTIONS; default all). BENCH_KEEP=1: keep the scratch folder.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +22,7 @@ import { benchLayerPipeline, FULL_PIPELINE_TREE } from './layer-pipeline.ts';
 import { type ContextSpec, makeContext } from './make-context.ts';
 import { benchMemory, FULL_MEMORY_IMAGE, QUICK_MEMORY_IMAGE } from './memory.ts';
 import { benchRegistry, FULL_IMAGE, QUICK_IMAGE } from './registry.ts';
+import { benchRegistryCache } from './registry-cache.ts';
 import { capture, haveGnuTime } from './measure.ts';
 import { ensurePeer, type Peer } from './peers.ts';
 import type { BenchEnv, SectionResult } from './section.ts';
@@ -44,14 +45,14 @@ interface Config {
 }
 
 /** The sections in report order; BENCH_SECTIONS picks some by these names. */
-const SECTIONS = ['cli', 'context', 'pipeline', 'registry', 'apply', 'builds', 'seed', 'memory'] as const;
+const SECTIONS = ['cli', 'context', 'pipeline', 'registry', 'apply', 'builds', 'seed', 'memory', 'cache'] as const;
 type SectionName = (typeof SECTIONS)[number];
 /** Sections that use the generated context of sections 2 and 3. */
 const NEEDS_CONTEXT: readonly SectionName[] = ['context', 'pipeline'];
 /** Sections that drive dockerd. */
-const NEEDS_BUILDERS: readonly SectionName[] = ['builds', 'seed'];
+const NEEDS_BUILDERS: readonly SectionName[] = ['builds', 'seed', 'cache'];
 /** Sections whose builds RUN commands (kiln's sandbox uses bubblewrap when it is there). */
-const NEEDS_RUN: readonly SectionName[] = ['seed', 'memory'];
+const NEEDS_RUN: readonly SectionName[] = ['seed', 'memory', 'cache'];
 
 function selectedSections(): SectionName[] {
   const raw = process.env.BENCH_SECTIONS?.trim();
@@ -172,6 +173,7 @@ async function main(): Promise<void> {
       builds: () => benchBuilds(env, cfg.buildRuns, cfg.buildWarmup, cfg.quick ? QUICK_COPY_CONTEXT : FULL_COPY_CONTEXT),
       seed: () => benchSeed(env, cfg.buildRuns, cfg.buildWarmup),
       memory: () => benchMemory(env, cfg.buildRuns, cfg.quick ? QUICK_MEMORY_IMAGE : FULL_MEMORY_IMAGE),
+      cache: () => benchRegistryCache(env, cfg.runs, cfg.buildWarmup),
     };
     const sections: SectionResult[] = [];
     const took: string[] = [];

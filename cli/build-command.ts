@@ -3,7 +3,7 @@ import { build, type BuildOptions, checkReproducible, formatRef, KilnError, type
 import { parseArgs, parseCsvOption, UsageError } from './args.ts';
 import { BuildDisplay } from './build-progress.ts';
 import { progressMode } from './progress.ts';
-import { networkTimeouts, platformFlag, REGISTRY_SPECS, registryClient } from './registry-options.ts';
+import { networkTimeouts, platformsFlag, REGISTRY_SPECS, registryClient } from './registry-options.ts';
 import type { Io } from './main.ts';
 
 const SPECS = [
@@ -22,7 +22,7 @@ const SPECS = [
   { name: 'cache-to', value: true, repeat: true },
   { name: 'cache-from', value: true, repeat: true },
   { name: 'secret', value: true, repeat: true },
-  { name: 'platform', value: true },
+  { name: 'platform', value: true, repeat: true },
   { name: 'push' },
   { name: 'compression', value: true },
   { name: 'compression-level', value: true },
@@ -71,7 +71,7 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
     cacheTo: parseCacheTo(args.values.get('cache-to') ?? []),
     cacheFrom: parseCacheFrom(args.values.get('cache-from') ?? []),
     secrets: parseSecrets(args.values.get('secret') ?? [], io),
-    platform: platformFlag(args),
+    platforms: platformsFlag(args),
     contextDir: args.positional[0]!,
     ...(args.values.has('file') ? { dockerfile: args.values.get('file')![0]! } : {}),
     tags: args.values.get('tag') ?? [],
@@ -99,29 +99,37 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
     return 0;
   }
   const result = await build(options).finally(done);
+  // A multi-platform build's ID is its index's digest, as buildx reports it.
+  const id = result.index?.descriptor.digest ?? result.image.configDescriptor.digest;
   const iidfile = args.values.get('iidfile')?.[0];
-  if (iidfile !== undefined) writeSmallFile(iidfile, result.image.configDescriptor.digest);
+  if (iidfile !== undefined) writeSmallFile(iidfile, id);
   const metadataFile = args.values.get('metadata-file')?.[0];
   if (metadataFile !== undefined) writeSmallFile(metadataFile, `${JSON.stringify(buildMetadata(result), null, 2)}\n`);
   if (quiet) {
-    io.out(`${result.image.configDescriptor.digest}\n`);
+    io.out(`${id}\n`);
     return 0;
   }
-  io.err(`writing image ${result.image.configDescriptor.digest} done\n`);
+  if (result.index !== undefined) io.err(`writing image index ${id} (${result.index.platforms.join(', ')}) done\n`);
+  else io.err(`writing image ${id} done\n`);
   for (const r of result.refs) io.err(`naming to ${formatRef(r)} done\n`);
   for (const r of result.pushed) io.err(`pushed ${formatRef(r)}\n`);
   io.err(`built in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
   return 0;
 }
 
-/** buildx's --metadata-file keys for an image result. */
+/** buildx's --metadata-file keys for an image result (for an index: its descriptor and digest, no config). */
 function buildMetadata(result: Awaited<ReturnType<typeof build>>): Record<string, unknown> {
+  const name = result.refs.length > 0 ? { 'image.name': result.refs.map((r) => formatRef(r)).join(',') } : {};
+  if (result.index !== undefined) {
+    const { mediaType, digest, size } = result.index.descriptor;
+    return { 'containerimage.descriptor': { mediaType, digest, size }, 'containerimage.digest': digest, ...name };
+  }
   const { descriptor, configDescriptor } = result.image;
   return {
     'containerimage.config.digest': configDescriptor.digest,
     'containerimage.descriptor': { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size },
     'containerimage.digest': descriptor.digest,
-    ...(result.refs.length > 0 ? { 'image.name': result.refs.map((r) => formatRef(r)).join(',') } : {}),
+    ...name,
   };
 }
 

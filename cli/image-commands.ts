@@ -2,6 +2,7 @@ import { familiarName, LocalStore } from '../lib/index.ts';
 import { parseArgs, UsageError } from './args.ts';
 import { humanDuration, humanSize, table } from './format.ts';
 import type { Io } from './main.ts';
+import { platformFlag } from './registry-options.ts';
 
 export async function imagesCommand(argv: readonly string[], io: Io, home: string): Promise<number> {
   const args = parseArgs(argv, [{ name: 'quiet', short: 'q' }, { name: 'no-trunc' }]);
@@ -13,20 +14,23 @@ export async function imagesCommand(argv: readonly string[], io: Io, home: strin
     for (const img of images) io.out(`${id(img.configDigest)}\n`);
     return 0;
   }
-  const rows = [['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE']];
+  // A PLATFORMS column only when a multi-platform image is listed: docker's five columns otherwise.
+  const multi = images.some((img) => img.platforms !== undefined);
+  const rows = [['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE', ...(multi ? ['PLATFORMS'] : [])]];
   for (const img of images) {
     const created = img.created ? `${humanDuration(now - Date.parse(img.created))} ago` : 'N/A';
-    rows.push([img.ref ? familiarName(img.ref) : '<none>', img.ref?.tag ?? '<none>', id(img.configDigest), created, humanSize(img.size)]);
+    rows.push([img.ref ? familiarName(img.ref) : '<none>', img.ref?.tag ?? '<none>', id(img.configDigest), created, humanSize(img.size), ...(multi ? [img.platforms?.join(',') ?? ''] : [])]);
   }
   io.out(`${table(rows)}\n`);
   return 0;
 }
 
 export async function inspectCommand(argv: readonly string[], io: Io, home: string): Promise<number> {
-  const args = parseArgs(argv, []);
+  const args = parseArgs(argv, [{ name: 'platform', value: true }]);
   if (args.positional.length !== 1) throw new UsageError('requires exactly 1 argument');
   const name = args.positional[0]!;
-  const image = await new LocalStore(home).resolve(name);
+  // Of a multi-platform image, this platform's (default: this machine's).
+  const image = await new LocalStore(home).resolve(name, platformFlag(args));
   if (image === undefined) {
     io.err(`Error: No such image: ${name}\n`);
     return 1;

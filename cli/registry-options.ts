@@ -81,6 +81,13 @@ export function parseDuration(text: string): number | undefined {
 }
 
 /** `--platform os/arch[/variant]` (containerd's syntax), else the host's platform. */
+/** `--platform a,b` (repeatable): the build's target platforms, each once in order; none: this machine's. */
+export function platformsFlag(args: Parsed): Platform[] {
+  const specs = (args.values.get('platform') ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  if (specs.length === 0) return [hostPlatform()];
+  return specs.map((spec) => parsePlatform(spec, hostPlatform()));
+}
+
 export function platformFlag(args: Parsed): Platform {
   const spec = args.values.get('platform')?.[0];
   return spec === undefined ? hostPlatform() : parsePlatform(spec, hostPlatform());

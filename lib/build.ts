@@ -12,21 +12,21 @@ import type { CacheExport, CacheImport } from './build/cache-spec.ts';
 import { importCaches } from './build/cache-import.ts';
 export { parseCacheFrom, parseCacheTo, type CacheExport, type CacheImport } from './build/cache-spec.ts';
 import { imageNames, pushAll } from './build/push.ts';
+import { layersNotIn, preflightOutputs, writeIndexOutputs, writeOutputs } from './build/outputs.ts';
+import { PlatformEvents } from './build/platform-events.ts';
 import { sandboxRunners } from './build/sandbox-runners.ts';
 import { checkDirectiveOf, dumpAst, IgnoreMatcher, lintDockerfile, type LintWarning, lintViolationMessage, parseDockerfile, readDockerignore, ShellLexer, toInstructions } from './dockerfile/index.ts';
-import { type BuildEvent, executeBuild, type ExecuteOptions, type Expander, pruneCache } from './executor/index.ts';
+import { type BuildEvent, executeBuild, type ExecuteOptions, type Expander, pruneCache, type StageResult } from './executor/index.ts';
 import type { CopyOptions } from './executor/copy.ts';
 import { httpFetcher } from './executor/http-fetch.ts';
 import type { Image, ImageFormat } from './image/index.ts';
 import { withFormat } from './image/index.ts';
-import type { Compression, Platform } from './oci/index.ts';
-import { defaultPlatform, type Plan, planBuild, unusedBuildArgsMessage } from './plan/index.ts';
-import { formatRef, type ImageRef } from './ref/index.ts';
+import { type Compression, type Descriptor, hostPlatform as ociHostPlatform, type Platform } from './oci/index.ts';
+import { formatPlatform, type Plan, planBuild, unusedBuildArgsMessage } from './plan/index.ts';
+import type { ImageRef } from './ref/index.ts';
 import type { RegistryClient, Timeouts } from './registry/index.ts';
-import { LocalStore } from './transport/index.ts';
-import { changesToEntries, clampMtimes, diff, type DirNode, emptyDir, type HostFilter, hostTree, materialize, SpillDir, walk } from './vfs/index.ts';
-import { tarStream } from './archive/index.ts';
-import { preflightOutput, type TransportEvent, writeDirAtomic, writeDockerArchive, writeFileAtomic, writeOciArchive, writeOciLayout } from './transport/index.ts';
+import { indexNode, LocalStore, type ManifestNode, nodeFromImage, type TransportEvent } from './transport/index.ts';
+import { clampMtimes, emptyDir, type HostFilter, hostTree, SpillDir, walk } from './vfs/index.ts';
 
 export type { BuildEvent } from './executor/index.ts';
 
@@ -75,7 +75,10 @@ export interface BuildOptions {
   format?: ImageFormat;
   compression?: Compression;
   compressionLevel?: number;
+  /** The target platform (default: this machine's); see `platforms`. */
   platform?: Platform;
+  /** Several target platforms (`--platform a,b`): the result is an image index with one image per platform. */
+  platforms?: readonly Platform[];
   onEvent?: (event: BuildProgress) => void;
   /** Where base images come from when the local store does not have them, and pushes go; none: local store only. */
   registry?: RegistryClient;
@@ -102,7 +105,10 @@ export interface BuildOptions {
 }
 
 export interface BuildResult {
+  /** The image; of a multi-platform build, the first platform's. */
   image: Image;
+  /** A multi-platform build's image index: its descriptor and platforms (`os/arch[/variant]`), in order. */
+  index?: { descriptor: Descriptor; platforms: string[] };
   /** The names the image has in the local store. */
   refs: ImageRef[];
   /** Where it was pushed: each name with the manifest's digest. */
@@ -111,22 +117,29 @@ export interface BuildResult {
 
 /** The platform kiln runs on, in OCI terms. */
 export function hostPlatform(): Platform {
-  return defaultPlatform();
+  return ociHostPlatform();
 }
 
 /**
  * Builds an image from a Dockerfile: parse, plan, execute, then write every
  * output (each atomically) and record the image in the local store under its
- * tags. Bad input fails before anything is written to an output.
+ * tags. Bad input fails before anything is written to an output. With
+ * several `platforms` each gets its own plan and run (sharing the build
+ * cache, so steps that do not depend on the target, as a
+ * `FROM --platform=$BUILDPLATFORM` stage's, run once) and the result is an
+ * image index.
  */
 export async function build(opts: BuildOptions): Promise<BuildResult> {
   const { contextDir, dockerfilePath, fileName } = locateInputs(opts);
   const { refs, push } = imageNames(opts);
-  for (const out of opts.outputs ?? []) if (out.type !== 'image') await preflightOutput(out.dest, out.type === 'local' || (out.type === 'oci' && !out.tar) ? 'dir' : 'file');
-  const { plan, warnings, lexer } = frontEnd(dockerfilePath, fileName, opts);
+  const platforms = targetPlatforms(opts);
+  await preflightOutputs(opts.outputs ?? [], platforms);
+  const fronts = platforms.map((platform) => frontEnd(dockerfilePath, fileName, { ...opts, platform }));
+  const { warnings, lexer } = fronts[0]!;
   const emit = opts.onEvent ?? (() => {});
   for (const w of warnings) emit({ kind: 'warning', message: `${w.rule}: ${w.message}`, location: w.location });
-  if (plan.unusedBuildArgs.length > 0) emit({ kind: 'warning', message: unusedBuildArgsMessage(plan.unusedBuildArgs) });
+  const unused = fronts[0]!.plan.unusedBuildArgs;
+  if (unused.length > 0) emit({ kind: 'warning', message: unusedBuildArgsMessage(unused) });
   const expander: Expander = {
     word: (w, env) => lexer.processWord(w, env).word,
     words: (w, env) => lexer.processWords(w, env),
@@ -158,25 +171,45 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       cache: { dir: join(opts.home, 'cache'), noCache: opts.noCache ?? false, noCacheFilter: opts.noCacheFilter ?? [], onEntry: caches.onEntry, ...(remote ? { remote } : {}) },
       fetch: httpFetcher({ timeouts: opts.timeouts }),
     };
-    const result = await executeBuild(plan, execOpts);
-    const image = format === result.image.format ? result.image : withFormat(result.image, format);
-    // A build made from the cache has no filesystem until an output asks for one.
-    const needsTree = (opts.outputs ?? []).some((o) => o.type === 'local' || o.type === 'tar');
-    const raw = needsTree ? await result.tree() : emptyDir();
-    const tree = opts.epoch === undefined ? raw : clampMtimes(raw, opts.epoch);
-    await writeOutputs(opts.outputs ?? [], image, tree, refs);
+    const events = new PlatformEvents(emit);
+    const results: StageResult[] = [];
+    for (const { plan } of fronts) results.push(await executeBuild(plan, fronts.length === 1 ? execOpts : { ...execOpts, emit: events.next(plan) }));
+    const images = results.map((r) => (format === r.image.format ? r.image : withFormat(r.image, format)));
+    const outputs = opts.outputs ?? [];
+    let node: ManifestNode;
+    if (images.length === 1) {
+      const image = images[0]!;
+      // A build made from the cache has no filesystem until an output asks for one.
+      const needsTree = outputs.some((o) => o.type === 'local' || o.type === 'tar');
+      const raw = needsTree ? await results[0]!.tree() : emptyDir();
+      await writeOutputs(outputs, image, opts.epoch === undefined ? raw : clampMtimes(raw, opts.epoch), refs);
+      node = nodeFromImage(image);
+    } else {
+      node = indexNode(images, format);
+      await writeIndexOutputs(outputs, node, refs);
+    }
     // The local store keeps images whole (putImage fetches what a step never read: base layers, imported cache hits),
     // except an image being pushed: its unread layers stay where they are, and the push mounts them from there.
-    const unread = push.length > 0 ? await layersNotIn(store, image) : 0;
-    if (unread === 0) await store.putImage(image, refs);
-    else emit({ kind: 'warning', message: `the image is pushed but not kept in the local store: ${unread} of its layers were never downloaded (the push mounts them); kiln pull keeps a copy` });
+    const unread = push.length > 0 ? await layersNotIn(store, images) : 0;
+    if (unread > 0) emit({ kind: 'warning', message: `the image is pushed but not kept in the local store: ${unread} of its layers were never downloaded (the push mounts them); kiln pull keeps a copy` });
+    else if (images.length === 1) await store.putImage(images[0]!, refs);
+    else await store.putIndex(node, refs);
     await keepPulledBases(store, pulled);
-    const pushed = await pushAll(push, opts, emit, unread === 0 ? undefined : image);
-    await exportCaches(opts.cacheTo ?? [], caches, plan.target.index, { client: opts.registry, store: store.content, imported: remote });
-    return { image, refs: unread === 0 ? refs : [], pushed };
+    const pushed = await pushAll(push, opts, emit, unread === 0 ? undefined : node);
+    await exportCaches(opts.cacheTo ?? [], caches, fronts[0]!.plan.target.index, { client: opts.registry, store: store.content, imported: remote });
+    const index = images.length === 1 ? undefined : { descriptor: node.descriptor, platforms: images.map((i) => `${i.config.os}/${i.config.architecture}${i.config.variant ? `/${i.config.variant}` : ''}`) };
+    return { image: images[0]!, ...(index ? { index } : {}), refs: unread === 0 ? refs : [], pushed };
   } finally {
     spill.dispose();
   }
+}
+
+/** The target platforms: `platforms`, else `platform`, else this machine's; each once, in order. */
+function targetPlatforms(opts: Pick<BuildOptions, 'platform' | 'platforms'>): Platform[] {
+  const given = opts.platforms?.length ? opts.platforms : [opts.platform ?? hostPlatform()];
+  const seen = new Map<string, Platform>();
+  for (const p of given) seen.set(formatPlatform(p), p);
+  return [...seen.values()];
 }
 
 /**
@@ -307,36 +340,4 @@ function contextFilter(contextDir: string, dockerfilePath: string): HostFilter |
   if (file === undefined) return undefined;
   const matcher = new IgnoreMatcher(readDockerignore(readFileSync(file, 'utf8')));
   return { excludes: (p) => matcher.matches(p), excludesSubtree: (p) => matcher.excludesSubtree(p) };
-}
-
-/** Writes every requested output, each atomically (temp name, then rename). */
-async function writeOutputs(outputs: readonly OutputSpec[], image: Image, tree: DirNode, refs: readonly ImageRef[]): Promise<void> {
-  const refName = refs[0]?.tag ?? (refs[0] ? 'latest' : undefined);
-  for (const out of outputs) {
-    switch (out.type) {
-      case 'oci': {
-        const images = [{ image, ...(refName !== undefined ? { refName } : {}) }];
-        await (out.tar ? writeOciArchive(out.dest, images) : writeOciLayout(out.dest, images));
-        break;
-      }
-      case 'docker':
-        await writeDockerArchive(out.dest, [{ image, tags: refs.map((r) => formatRef(r)) }]);
-        break;
-      case 'local':
-        await writeDirAtomic(out.dest, (tmp: string) => materialize(tree, tmp));
-        break;
-      case 'tar':
-        await writeFileAtomic(out.dest, tarStream(changesToEntries(tree, diff(emptyDir(), tree))));
-        break;
-      case 'image':
-        break; // named in the local store, pushed after that
-    }
-  }
-}
-
-/** How many of the image's layer blobs the local store lacks. */
-async function layersNotIn(store: LocalStore, image: Image): Promise<number> {
-  let n = 0;
-  for (const l of image.layers) if ((await store.content.stat(l.descriptor.digest))?.size !== l.descriptor.size) n++;
-  return n;
 }

@@ -1,8 +1,7 @@
 /** The names a build gives its image, and pushing it to them (`--push`, `-o type=image,push=true`). */
 import type { BuildOptions, BuildProgress } from '../build.ts';
 import { formatRef, type ImageRef, parseRef } from '../ref/index.ts';
-import type { Image } from '../image/index.ts';
-import { copyImage, type ImageLocation, pushImage, type TransportEvent } from '../transport/index.ts';
+import { copyImage, type ImageLocation, type ManifestNode, pushNode, type TransportEvent } from '../transport/index.ts';
 import { BuildError } from './build-error.ts';
 
 /**
@@ -31,11 +30,13 @@ export function imageNames(opts: BuildOptions): { refs: ImageRef[]; push: ImageR
 }
 
 /**
- * Pushes the stored image to each name in turn. A name in a registry that
- * has the image already (under another repository) is copied from there,
- * so the registry mounts the blobs instead of receiving them again.
+ * Pushes the stored image (or multi-platform index) to each name in turn.
+ * A name in a registry that has it already (under another repository) is
+ * copied from there, so the registry mounts the blobs instead of receiving
+ * them again. `unstored`: the result was not kept in the local store, so it
+ * goes up from the build's own tree (its layers mounted where they are).
  */
-export async function pushAll(push: readonly ImageRef[], opts: BuildOptions, emit: (e: BuildProgress) => void, image?: Image): Promise<ImageRef[]> {
+export async function pushAll(push: readonly ImageRef[], opts: BuildOptions, emit: (e: BuildProgress) => void, unstored?: ManifestNode): Promise<ImageRef[]> {
   const pushed: ImageRef[] = [];
   const inRegistry = new Map<string, ImageRef>();
   for (const ref of push) {
@@ -43,9 +44,8 @@ export async function pushAll(push: readonly ImageRef[], opts: BuildOptions, emi
     const onEvent = (event: TransportEvent): void => emit({ kind: 'transfer', ref: name, event });
     const there = inRegistry.get(ref.registry);
     const from: ImageLocation = there !== undefined ? { kind: 'registry', ref: there } : { kind: 'local', name };
-    // An image not kept in the local store goes up from the build's own value (its layers mounted where they are).
-    const done = there === undefined && image !== undefined
-      ? { descriptor: await pushImage(opts.registry!, ref, image, { concurrency: 4, emit: onEvent }) }
+    const done = there === undefined && unstored !== undefined
+      ? { descriptor: await pushNode(opts.registry!, ref, unstored, { concurrency: 4, emit: onEvent }) }
       : await copyImage(from, { kind: 'registry', ref }, { client: opts.registry!, home: opts.home, platform: { kind: 'all' }, onEvent });
     emit({ kind: 'pushed', ref: name, digest: done.descriptor.digest, size: done.descriptor.size });
     const at = { ...ref, tag: undefined, digest: done.descriptor.digest };

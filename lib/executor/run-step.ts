@@ -5,6 +5,7 @@ import { joinPath } from '../vfs/index.ts';
 import { commitLayer } from './commit.ts';
 import { expansionEnv, type ExecOptions, runConfig, type StageState } from './stage-state.ts';
 import type { SourceLocation } from '../errors.ts';
+import type { Platform } from '../oci/index.ts';
 
 /** A mount of one RUN, resolved by the executor: trees for binds, ids for caches and secrets. */
 export type RunMountRequest =
@@ -25,6 +26,8 @@ export interface RunRequest {
   mounts: RunMountRequest[];
   /** Files bound read-only under /dev/pipes/ (a heredoc with a shebang). */
   pipes: { name: string; data: Buffer }[];
+  /** The platform of the stage's image (its config's os, architecture, variant): what its binaries are built for. */
+  platform: Platform;
   location: SourceLocation;
 }
 
@@ -59,7 +62,9 @@ export async function runStep(state: StageState, ins: RunInstruction, runner: St
     const m = spec.mount ?? parseRunMount(spec.raw, (w) => opts.expander.word(w, vars), loc);
     mounts.push(await mountRequest(m, i, cwd, mountSource));
   }
-  const request: RunRequest = { argv, env, cwd, user: cfg.User ?? '', network: ins.network ?? 'default', mounts, pipes, location: loc };
+  const { os, architecture, variant } = state.image.config;
+  const platform: Platform = { os, architecture, ...(variant !== undefined ? { variant } : {}) };
+  const request: RunRequest = { argv, env, cwd, user: cfg.User ?? '', network: ins.network ?? 'default', mounts, pipes, platform, location: loc };
   const tree = await runner.run(state.tree, request, (chunk) => opts.emit({ kind: 'output', stage: state.index, data: chunk }));
   const printed = argEnv.length > 0 ? [`|${argEnv.length}`, ...argEnv.map(([k, v]) => `${k}=${v}`), ...argv] : argv;
   return commitLayer(state, tree, `RUN ${printed.join(' ')} # buildkit`, opts);

@@ -6,3 +6,4 @@ export * from './json-rules.ts';
 export * from './validate.ts';
 export * from './chain-id.ts';
 export * from './normalize-arch.ts';
+export * from './host-platform.ts';

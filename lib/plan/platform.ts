@@ -3,13 +3,12 @@
  * Format, FormatAll, normalizeArch): `os`, `arch`, `os/arch`,
  * `os/arch/variant`, with an optional `os(version+feature…)`.
  */
-import { normalizeArch, type Platform } from '../oci/index.ts';
+import { hostPlatform, normalizeArch, type Platform } from '../oci/index.ts';
 import { PlanError } from './plan-error.ts';
 
 /** The platform Node runs on, in OCI terms (Linux: kiln builds Linux images). */
 export function defaultPlatform(): Platform {
-  const arch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64' };
-  return { os: 'linux', architecture: arch[process.arch] ?? process.arch };
+  return hostPlatform();
 }
 
 const OS_PART = /^([A-Za-z0-9_-]+)(?:\(([A-Za-z0-9_.%-]*)((?:\+[A-Za-z0-9_.%-]+)*)\))?$/;

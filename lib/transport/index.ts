@@ -12,4 +12,7 @@ export type { TransportEvent, TransportEventSink, BlobOutcome } from './transpor
 export type { ManifestNode, BlobSource } from './manifest-node.ts';
 export { fetchedOnOpen, storeResolver, type StoreResolverOptions } from './image-resolver.ts';
 export { processAlive, withFileLock } from './file-lock.ts';
-export { pushImage } from './registry-sink.ts';
+export { pushNode } from './registry-sink.ts';
+export { nodeFromImage } from './manifest-node.ts';
+export { indexNode } from './image-index.ts';
+export { writeLayoutNode, writeOciArchiveNode } from './layout-sink.ts';

@@ -3,9 +3,12 @@ import { join } from 'node:path';
 import { ContentStore } from '../content/index.ts';
 import type { Digest } from '../digest/index.ts';
 import { type Image, MAX_JSON_BLOB, imageFromStore, uncompressedSizeOf } from '../image/index.ts';
-import { type Descriptor, type Index, MediaType, canonicalJsonBytes, parseIndex, parseManifest } from '../oci/index.ts';
+import { type Descriptor, type Index, MediaType, type Platform, canonicalJsonBytes, hostPlatform, parseIndex, parseManifest } from '../oci/index.ts';
+import { resolvePlatform } from '../registry/index.ts';
 import { type ImageRef, formatRef, parseRef } from '../ref/index.ts';
 import { copyImageBlobs } from './copy-image-blobs.ts';
+import { IMAGE_MANIFEST_TYPES, INDEX_TYPES, type ManifestNode } from './manifest-node.ts';
+import { platformText } from './select-node.ts';
 import { withFileLock } from './file-lock.ts';
 import { CREATED, REF_NAME, indexEntry } from './layout-index.ts';
 import { LAYOUT_HEADER, replaceFile } from './oci-layout.ts';
@@ -25,8 +28,10 @@ export interface LocalImageSummary {
   created?: string;
   /** Sum of the uncompressed layer sizes, in bytes. */
   size: number;
-  /** The image ID. */
+  /** The image ID; for a multi-platform index, the index's digest (as docker's containerd store shows it). */
   configDigest: Digest;
+  /** A multi-platform index's platforms (`os/arch[/variant]`), in its order; undefined for a single image. */
+  platforms?: string[];
 }
 
 /**
@@ -68,13 +73,51 @@ export class LocalStore {
     await this.#updateIndex((manifests) => retag(manifests, indexEntry(image, annotations), names));
   }
 
-  /** Every image entry: one per tag, plus untagged images. Reads each manifest to learn the image ID. */
+  /**
+   * Stores a multi-platform index (a tree of {@link indexNode}: every child
+   * an image) and points each of `refs` at it, as {@link putImage} does for
+   * one image: the images' blobs first, then their manifests and the index,
+   * then index.json. The entry records the images' summed size.
+   */
+  async putIndex(node: ManifestNode, refs: readonly ImageRef[] = []): Promise<void> {
+    const images = node.children.map((c) => c.image);
+    if (!INDEX_TYPES.has(node.descriptor.mediaType) || images.length === 0 || images.some((i) => i === undefined)) {
+      throw new TransportError('INDEX_INVALID', `putIndex takes an index of images, not ${node.descriptor.mediaType} ${node.descriptor.digest}`);
+    }
+    let size = 0;
+    for (const image of images as Image[]) {
+      await copyImageBlobs(this.content, image);
+      size += await this.#imageSize(image);
+    }
+    for (const m of [...node.children, node]) await this.content.putBytes(m.bytes, { digest: m.descriptor.digest, size: m.descriptor.size });
+    const created = images.map((i) => i!.config.created).filter((c): c is string => c !== undefined).sort().pop();
+    const { mediaType, digest, size: bytes } = node.descriptor;
+    const entry: Descriptor = { mediaType, digest, size: bytes, annotations: { [SIZE_ANNOTATION]: String(size), ...(created !== undefined ? { [CREATED]: created } : {}) } };
+    await this.tagStored(entry, refs);
+  }
+
+  /**
+   * Every entry: one per tag, plus untagged images. Reads each manifest to
+   * learn the image ID; a multi-platform index is one entry, its platforms
+   * listed (an index kiln did not write counts its images' sizes as 0 when
+   * their blobs are missing).
+   */
   async list(): Promise<LocalImageSummary[]> {
     const out: LocalImageSummary[] = [];
-    for (const { descriptor: d, configDigest } of await this.#imageEntries()) {
+    for (const d of (await this.readIndex()).manifests) {
       const name = d.annotations?.[REF_NAME];
       const created = d.annotations?.[CREATED];
-      const summary: LocalImageSummary = { ref: canonicalRef(name), name, descriptor: d, size: await this.#entrySize(d), configDigest };
+      let summary: LocalImageSummary;
+      if (IMAGE_MANIFEST_TYPES.has(d.mediaType)) {
+        const configDigest = parseManifest(await this.content.readBytes(d.digest, MAX_JSON_BLOB), { allowEmptyLayers: true }).config.digest;
+        summary = { ref: canonicalRef(name), name, descriptor: d, size: await this.#entrySize(d), configDigest };
+      } else if (INDEX_TYPES.has(d.mediaType)) {
+        const index = parseIndex(await this.content.readBytes(d.digest, MAX_JSON_BLOB));
+        const recorded = Number(d.annotations?.[SIZE_ANNOTATION]);
+        const size = d.annotations?.[SIZE_ANNOTATION] !== undefined && Number.isSafeInteger(recorded) && recorded >= 0 ? recorded : 0;
+        const platforms = index.manifests.flatMap((m) => (m.platform !== undefined ? [platformText(m.platform)] : []));
+        summary = { ref: canonicalRef(name), name, descriptor: d, size, configDigest: d.digest, platforms };
+      } else continue;
       if (created !== undefined) summary.created = created;
       out.push(summary);
     }
@@ -88,9 +131,24 @@ export class LocalStore {
    * A name is tried before an ID prefix, as docker does. Undefined when
    * nothing matches; ID_AMBIGUOUS when a prefix matches several images.
    */
-  async resolve(nameOrId: string): Promise<Image | undefined> {
+  async resolve(nameOrId: string, platform: Platform = hostPlatform()): Promise<Image | undefined> {
     const found = await this.resolveDescriptor(nameOrId);
-    return found && imageFromStore(this.content, found);
+    return found && imageFromStore(this.content, await this.#pick(found, platform, nameOrId));
+  }
+
+  /** The image manifest for `platform` when `d` is an index (nested ones followed); `d` itself otherwise. */
+  async #pick(d: Descriptor, platform: Platform, name: string): Promise<Descriptor> {
+    let desc = d;
+    for (let depth = 0; INDEX_TYPES.has(desc.mediaType); depth++) {
+      const index = parseIndex(await this.content.readBytes(desc.digest, MAX_JSON_BLOB));
+      const chosen = depth < 3 ? resolvePlatform(index, platform) : undefined;
+      if (chosen === undefined) {
+        const offered = index.manifests.flatMap((m) => (m.platform ? [platformText(m.platform)] : [])).join(', ') || 'none';
+        throw new TransportError('PLATFORM_UNAVAILABLE', `${name}: no image for platform ${platformText(platform)} in the local store (the index offers: ${offered})`, { platform: platformText(platform) });
+      }
+      desc = chosen;
+    }
+    return desc;
   }
 
   /**
@@ -110,6 +168,8 @@ export class LocalStore {
     for (const { descriptor, configDigest } of await this.#imageEntries()) {
       if (configDigest.startsWith(`sha256:${prefix}`)) matches.set(descriptor.digest, descriptor);
     }
+    // A multi-platform index's ID is its own digest (see list).
+    for (const d of (await this.readIndex()).manifests) if (INDEX_TYPES.has(d.mediaType) && d.digest.startsWith(`sha256:${prefix}`)) matches.set(d.digest, d);
     if (matches.size > 1) {
       throw new TransportError('ID_AMBIGUOUS', `image ID prefix ${prefix} matches ${matches.size} images`, { id: prefix });
     }

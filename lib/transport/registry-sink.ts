@@ -2,8 +2,7 @@ import type { Digest } from '../digest/index.ts';
 import type { Descriptor } from '../oci/index.ts';
 import { type ImageRef, normalizeRegistry, parseRef } from '../ref/index.ts';
 import type { RegistryClient } from '../registry/index.ts';
-import type { Image } from '../image/index.ts';
-import { type ManifestNode, childManifests, nodeFromImage, uniqueBlobs } from './manifest-node.ts';
+import { type ManifestNode, childManifests, uniqueBlobs } from './manifest-node.ts';
 import { type TransferContext, forEachLimited } from './stage-blobs.ts';
 
 export interface PushOptions extends TransferContext {
@@ -42,11 +41,6 @@ export async function pushNode(client: RegistryClient, dest: ImageRef, node: Man
   const stored = await client.putManifest(dest, node.bytes, node.descriptor.mediaType, { signal: opts.signal });
   opts.emit({ kind: 'manifest-written', digest: stored.digest, mediaType: stored.mediaType, size: stored.size });
   return stored;
-}
-
-/** Pushes an image value (a build's result): each layer read where it is, or mounted from its origin's repository on the same registry. */
-export function pushImage(client: RegistryClient, dest: ImageRef, image: Image, opts: PushOptions): Promise<Descriptor> {
-  return pushNode(client, dest, nodeFromImage(image), opts);
 }
 
 /** The same repository, by digest. */

@@ -1,0 +1,76 @@
+/** Writing a build's result to its `-o` outputs: one image, or the index of a multi-platform build. */
+import { tarStream } from '../archive/index.ts';
+import type { OutputSpec } from '../build.ts';
+import type { Image } from '../image/index.ts';
+import type { Platform } from '../oci/index.ts';
+import { formatPlatform } from '../plan/index.ts';
+import { formatRef, type ImageRef } from '../ref/index.ts';
+import { type LocalStore, type ManifestNode, preflightOutput, writeDirAtomic, writeDockerArchive, writeFileAtomic, writeLayoutNode, writeOciArchive, writeOciArchiveNode, writeOciLayout } from '../transport/index.ts';
+import { changesToEntries, diff, type DirNode, emptyDir, materialize } from '../vfs/index.ts';
+import { BuildError } from './build-error.ts';
+
+/**
+ * Checks every output before anything is built: each destination must be
+ * writable, and a multi-platform build (more than one of `platforms`) can
+ * only go where an index can (an OCI layout or archive, the store, a
+ * registry): `type=docker`, `local` and `tar` hold one image or filesystem
+ * (MULTI_PLATFORM_OUTPUT, as buildx refuses them).
+ */
+export async function preflightOutputs(outputs: readonly OutputSpec[], platforms: readonly Platform[]): Promise<void> {
+  for (const out of outputs) {
+    if (out.type === 'image') continue;
+    if (platforms.length > 1 && out.type !== 'oci') {
+      const names = platforms.map(formatPlatform).join(', ');
+      throw new BuildError('MULTI_PLATFORM_OUTPUT', `-o type=${out.type} holds one image, and this build makes ${platforms.length} (${names}): build one with --platform, or use type=oci or type=registry`, { path: out.dest });
+    }
+    await preflightOutput(out.dest, out.type === 'local' || (out.type === 'oci' && !out.tar) ? 'dir' : 'file');
+  }
+}
+
+/** The name an image gets inside an OCI layout or archive: the first name's tag (`latest` when it has none). */
+function layoutName(refs: readonly ImageRef[]): string | undefined {
+  return refs[0]?.tag ?? (refs[0] ? 'latest' : undefined);
+}
+
+/** Writes every requested output of a single-platform build, each atomically (temp name, then rename). */
+export async function writeOutputs(outputs: readonly OutputSpec[], image: Image, tree: DirNode, refs: readonly ImageRef[]): Promise<void> {
+  const refName = layoutName(refs);
+  for (const out of outputs) {
+    switch (out.type) {
+      case 'oci': {
+        const images = [{ image, ...(refName !== undefined ? { refName } : {}) }];
+        await (out.tar ? writeOciArchive(out.dest, images) : writeOciLayout(out.dest, images));
+        break;
+      }
+      case 'docker':
+        await writeDockerArchive(out.dest, [{ image, tags: refs.map((r) => formatRef(r)) }]);
+        break;
+      case 'local':
+        await writeDirAtomic(out.dest, (tmp: string) => materialize(tree, tmp));
+        break;
+      case 'tar':
+        await writeFileAtomic(out.dest, tarStream(changesToEntries(tree, diff(emptyDir(), tree))));
+        break;
+      case 'image':
+        break; // named in the local store, pushed after that
+    }
+  }
+}
+
+/** Writes the index of a multi-platform build to its OCI outputs (the only kind {@link preflightOutputs} lets through). */
+export async function writeIndexOutputs(outputs: readonly OutputSpec[], node: ManifestNode, refs: readonly ImageRef[]): Promise<void> {
+  const refName = layoutName(refs);
+  const ctx = { concurrency: 4, emit: () => {} };
+  for (const out of outputs) {
+    if (out.type === 'image') continue;
+    if (out.type !== 'oci') throw new BuildError('INTERNAL', `a multi-platform result reached -o type=${out.type}`);
+    await (out.tar ? writeOciArchiveNode(out.dest, node, refName, 'copied', ctx) : writeLayoutNode(out.dest, node, refName, 'copied', ctx));
+  }
+}
+
+/** How many of the images' layer blobs the local store lacks (layers no step read: imported cache hits, unread base layers). */
+export async function layersNotIn(store: LocalStore, images: readonly Image[]): Promise<number> {
+  let n = 0;
+  for (const image of images) for (const l of image.layers) if ((await store.content.stat(l.descriptor.digest))?.size !== l.descriptor.size) n++;
+  return n;
+}

@@ -168,7 +168,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       spill,
       resolver: baseResolver(store, opts, pulled),
       runners: sandboxRunners({ spill, home: opts.home, secrets: opts.secrets ?? new Map() }),
-      cache: { dir: join(opts.home, 'cache'), noCache: opts.noCache ?? false, noCacheFilter: opts.noCacheFilter ?? [], onEntry: caches.onEntry, ...(remote ? { remote } : {}) },
+      cache: { dir: join(opts.home, 'cache'), noCache: opts.noCache ?? false, noCacheFilter: opts.noCacheFilter ?? [], onEntry: caches.onEntry, made: new Map(), ...(remote ? { remote } : {}) },
       fetch: httpFetcher({ timeouts: opts.timeouts }),
     };
     const events = new PlatformEvents(emit);

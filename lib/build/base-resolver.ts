@@ -49,7 +49,11 @@ export function baseResolver(store: LocalStore, opts: BuildOptions, pulled: Pull
   const stores = [store, ...(opts.baseStores ?? []).map((dir) => new LocalStore(dir))];
   const local = async (ref: ImageRef, platform: Platform) => {
     for (const s of stores) {
-      const image = await s.resolve(formatRef(ref));
+      // A multi-platform index in the store offers the platform's image, or none (then the registry is asked).
+      const image = await s.resolve(formatRef(ref), platform).catch((err: unknown) => {
+        if ((err as { code?: unknown }).code === 'PLATFORM_UNAVAILABLE') return undefined;
+        throw err;
+      });
       const c = image?.config;
       if (c && c.os === platform.os && c.architecture === platform.architecture) return image;
     }

@@ -18,6 +18,13 @@ export interface CacheSettings {
   readonly onEntry?: (stage: number, key: string, entry: CacheEntry) => void;
   /** Caches imported for this build (`--cache-from`), asked on a local miss. */
   readonly remote?: RemoteCache;
+  /**
+   * Entries made so far by this build, shared by the executor runs of a
+   * multi-platform build: a step that another platform's run already made
+   * (the same key) is taken from it even under `noCache`, as BuildKit
+   * solves one vertex once per build.
+   */
+  readonly made?: Map<string, CacheEntry>;
 }
 
 /**
@@ -118,10 +125,18 @@ export class BuildCache {
     return this.#remoteLayers.get(cached.descriptor.digest) ?? storeLayer(this.store, cached);
   }
 
+  /** The entry this very build made under `key` (another platform's run; see CacheSettings.made), counting a hit. */
+  madeByThisBuild(key: string): CacheEntry | undefined {
+    const entry = this.#settings?.made?.get(key);
+    if (entry !== undefined) this.counts.hits++;
+    return entry;
+  }
+
   /** Writes the entry of a step that ran; a cache that cannot be written is a warning (returned), not a failed build. */
   async record(key: string | undefined, entry: CacheEntry): Promise<string | undefined> {
     this.counts.misses++;
     if (entry.layer !== undefined) this.counts.packedLayers++;
+    if (key !== undefined) this.#settings?.made?.set(key, entry);
     if (key === undefined || this.#steps === undefined) return undefined;
     try {
       await this.#steps.put(key, entry);

@@ -66,13 +66,14 @@ export async function cachedStep(cur: Cursor, ins: Instruction, ctx: StepContext
     try {
       const kp = await ctx.keyParts(cur);
       key = cacheKey({ ...common, inputs: kp.parts });
-      lookup = kp.lookup && !ctx.forced;
+      lookup = kp.lookup;
       exact = kp.exact;
     } catch {
       key = undefined; // the step fails (or runs) and says why; nothing after it can hit
     }
   }
-  const entry = key !== undefined && lookup ? await ctx.cache.lookup(key) : undefined;
+  // A forced step still takes what this build already made (another platform's run of it).
+  const entry = key === undefined || !lookup ? undefined : ctx.forced ? ctx.cache.madeByThisBuild(key) : await ctx.cache.lookup(key);
   if (key !== undefined && entry !== undefined) {
     ctx.cache.note(cur.index, key, entry);
     return { cursor: fsHit(cur, key, entry, exact, ctx), cached: true };
@@ -93,7 +94,7 @@ async function metadataStep(cur: Cursor, ins: Instruction, common: object, ctx: 
   const after = await ctx.run(before);
   const made = entryOf(before, after);
   const key = cacheKey({ ...common, result: { config: made.config, args: visibleVars(after).args } });
-  const entry = ctx.cache.enabled && !ctx.forced ? await ctx.cache.lookup(key) : undefined;
+  const entry = !ctx.cache.enabled ? undefined : ctx.forced ? ctx.cache.madeByThisBuild(key) : await ctx.cache.lookup(key);
   let image = after.image;
   if (entry === undefined) {
     const warning = await ctx.cache.record(ctx.cache.enabled ? key : undefined, made);

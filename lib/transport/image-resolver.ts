@@ -120,7 +120,7 @@ export function fetchedOnOpen(layer: Pick<Layer, 'descriptor' | 'diffId' | 'unco
 }
 
 async function localImage(store: LocalStore, ref: ImageRef, platform: Platform): Promise<Image | undefined> {
-  const image = await store.resolve(formatRef(ref)).catch(() => undefined);
+  const image = await store.resolve(formatRef(ref), platform).catch(() => undefined);
   if (image === undefined) return undefined;
   const c = image.config;
   const fits = c.os === platform.os && c.architecture === platform.architecture && (platform.variant === undefined || c.variant === platform.variant);

@@ -137,3 +137,38 @@ test('type=docker, type=local and type=tar refuse a multi-platform build before 
   const config = JSON.parse(run('tar', ['-xOf', dest, manifest[0]!.Config])) as { architecture: string };
   assert.equal(config.architecture, 'arm64');
 });
+
+test('a FROM --platform=$BUILDPLATFORM stage runs on the build platform, its target-independent steps once, even with --no-cache', async () => {
+  const dir = join(tmp.dir, 'cross');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'hello.txt'), 'hello\n');
+  writeFileSync(join(dir, 'Dockerfile'), [
+    'FROM --platform=$BUILDPLATFORM scratch AS builder',
+    'COPY hello.txt /src/hello.txt',
+    'ARG TARGETARCH',
+    'COPY hello.txt /out/for-$TARGETARCH.txt',
+    'FROM scratch',
+    'COPY --from=builder /out/ /',
+    '',
+  ].join('\n'));
+  const out = join(tmp.dir, 'cross-layout');
+  const r = await kilnOk(['build', '--progress=plain', '--no-cache', '--platform', 'linux/amd64,linux/arm64', '-o', `type=oci,dest=${out},tar=false`, dir], newUser(tmp.dir).env);
+  const steps = new Map<string, string>();
+  for (const m of r.stderr.matchAll(/^#(\d+) \[([^\]]+)\] .*$/gm)) steps.set(m[1]!, m[2]!);
+  const outcome = (label: string): string => {
+    const id = [...steps].find(([, l]) => l === label)?.[0];
+    assert.ok(id !== undefined, `no step ${label} in:\n${r.stderr}`);
+    return new RegExp(`^#${id} CACHED$`, 'm').test(r.stderr) ? 'cached' : 'ran';
+  };
+  // The builder runs on linux/amd64 for both targets, labelled as BuildKit labels it.
+  assert.equal(outcome('linux/amd64 builder 1/3'), 'ran');
+  assert.equal(outcome('linux/amd64->arm64 builder 1/3'), 'cached');
+  assert.equal(outcome('linux/amd64 builder 3/3'), 'ran');
+  assert.equal(outcome('linux/amd64->arm64 builder 3/3'), 'ran');
+  const index = JSON.parse(blob(out, (JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')) as IndexDoc).manifests[0]!.digest).toString('utf8')) as IndexDoc;
+  for (const m of index.manifests) {
+    const manifest = JSON.parse(blob(out, m.digest).toString('utf8')) as { layers: { digest: string }[] };
+    const listing = run('tar', ['-tzf', join(out, 'blobs', 'sha256', manifest.layers[0]!.digest.slice(7))]).trim().split('\n');
+    assert.deepEqual(listing, [`for-${m.platform.architecture}.txt`]);
+  }
+});

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE ?= node
 TSX := $(NODE) --import tsx
-APT_PACKAGES := umoci skopeo docker-registry apache2-utils bubblewrap attr uidmap buildah zstd
+APT_PACKAGES := umoci skopeo docker-registry apache2-utils bubblewrap attr uidmap buildah zstd qemu-user-static
 SPEC_FILES = $(shell find spec -name '*.test.ts' | sort)
 
 .PHONY: deps check test demo bench fixtures fuzz clean

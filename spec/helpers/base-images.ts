@@ -1,6 +1,7 @@
 /**
  * Test kit: the offline base images (busybox, also named alpine, and the Go
- * toolchain image named golang:1.9-alpine) that testdata/base-images/
+ * toolchain image named golang:1.9-alpine, plus an arm64 busybox and the
+ * two-platform busybox index) that testdata/base-images/
  * make-base-images.ts builds from Debian packages with kiln. The script
  * caches its outputs under testdata/fixtures/base-images and takes a lock,
  * so parallel test processes share one build; a cached run takes a fraction
@@ -9,9 +10,13 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { type Digest, parseDigest } from '../../lib/digest/index.ts';
-import { type BaseImageName, type BaseImageRecord, OUT_DIR, SCRIPT_DIR, TOP, readStamp } from '../../testdata/base-images/stamp.ts';
+import {
+  type BaseImageName, type BaseImageRecord, type BaseIndexRecord, type ImagePlatform, OUT_DIR, SCRIPT_DIR, type Stamp, TOP, readStamp,
+} from '../../testdata/base-images/stamp.ts';
 import type { RunningRegistry } from './registry.ts';
 import { type SkopeoCreds, dockerRef, skopeoCopy } from './skopeo.ts';
+
+export type { ImagePlatform } from '../../testdata/base-images/stamp.ts';
 
 export const MAKE_BASE_IMAGES = join(SCRIPT_DIR, 'make-base-images.ts');
 
@@ -35,15 +40,35 @@ export interface BaseImage {
   uncompressedSize: number;
   /** SOURCE_DATE_EPOCH of the build (every mtime in the image). */
   epoch: number;
+  /** As its config states it: linux/amd64, or linux/arm64 for busyboxArm64 (no variant). */
+  platform: ImagePlatform;
+}
+
+/** A multi-platform image: an OCI image index in a layout of its own that also holds every blob of its images. */
+export interface BaseImageIndex {
+  /** Its OCI image layout folder. */
+  layout: string;
+  /** `oci:LAYOUT:REF`, for `skopeo copy --all` and `kiln copy --all-platforms`. */
+  ociRef: string;
+  /** The index's digest (the bytes of its blob). */
+  digest: Digest;
+  /** Registry repository:tag names it is pushed under by {@link pushMultiPlatformBaseImages}. */
+  registryNames: readonly string[];
+  /** Its entries in index order: each platform and the manifest digest of the single-platform image there. */
+  platforms: readonly { platform: ImagePlatform; manifestDigest: Digest }[];
 }
 
 export interface BaseImages {
   busybox: BaseImage;
   golang: BaseImage;
+  /** busybox for linux/arm64: the arm64 binary of the same Debian version, the same tree (local-store tag busybox:arm64). */
+  busyboxArm64: BaseImage;
+  /** busybox for linux/amd64 and linux/arm64 (the manifests of `busybox` and `busyboxArm64`), ref `latest`. */
+  busyboxIndex: BaseImageIndex;
   /** Shorthands for `busybox.layout` and `golang.layout`. */
   busyboxLayout: string;
   goLayout: string;
-  /** The folder holding both layouts and stamp.json. */
+  /** The folder holding the layouts and stamp.json. */
   outDir: string;
 }
 
@@ -77,16 +102,32 @@ function toBaseImage(outDir: string, r: BaseImageRecord): BaseImage {
     compressedSize: r.compressedSize,
     uncompressedSize: r.uncompressedSize,
     epoch: r.epoch,
+    platform: r.platform,
   };
 }
 
-/** The images described by the stamp in `outDir` (default testdata/fixtures/base-images); throws when there is none. */
+function toBaseImageIndex(outDir: string, r: BaseIndexRecord): BaseImageIndex {
+  const layout = join(outDir, r.layout);
+  return {
+    layout,
+    ociRef: `oci:${layout}:${r.layoutRef}`,
+    digest: parseDigest(r.digest),
+    registryNames: r.registryNames,
+    platforms: r.manifests.map((m) => ({ platform: m.platform, manifestDigest: parseDigest(m.manifestDigest) })),
+  };
+}
+
+/** The images described by the stamp in `outDir` (default testdata/fixtures/base-images); throws when there is none or it predates the arm64 images. */
 export function readBaseImages(outDir: string = OUT_DIR): BaseImages {
-  const stamp = readStamp(outDir);
-  if (stamp === undefined) throw new Error(`no complete base images in ${outDir}: run ${MAKE_BASE_IMAGES}`);
+  const stamp: Partial<Stamp> | undefined = readStamp(outDir);
+  const stale = `run ${MAKE_BASE_IMAGES}`;
+  if (stamp === undefined) throw new Error(`no complete base images in ${outDir}: ${stale}`);
+  const arm64 = stamp.images?.['busybox-arm64'];
+  const index = stamp.indexes?.['busybox-multi'];
+  if (stamp.images === undefined || arm64 === undefined || index === undefined) throw new Error(`the base images in ${outDir} predate busybox-arm64 and busybox-multi: ${stale}`);
   const busybox = toBaseImage(outDir, stamp.images.busybox);
   const golang = toBaseImage(outDir, stamp.images.golang);
-  return { busybox, golang, busyboxLayout: busybox.layout, goLayout: golang.layout, outDir };
+  return { busybox, golang, busyboxArm64: toBaseImage(outDir, arm64), busyboxIndex: toBaseImageIndex(outDir, index), busyboxLayout: busybox.layout, goLayout: golang.layout, outDir };
 }
 
 let ensured: Promise<BaseImages> | undefined;
@@ -108,6 +149,17 @@ export async function loadBaseImages(kilnHome: string): Promise<BaseImages> {
   return images;
 }
 
+/**
+ * Puts the arm64 busybox into the local store at `kilnHome` as
+ * `busybox:arm64` (`kiln copy`; left alone when the store already has it).
+ * Its tag is its own, so `busybox:latest` stays the amd64 image.
+ */
+export async function loadArm64BaseImage(kilnHome: string): Promise<BaseImage> {
+  const images = await ensureBaseImages();
+  await runMakeBaseImages(['--home', kilnHome, '--load', 'busybox-arm64']);
+  return images.busyboxArm64;
+}
+
 /** What {@link pushBaseImages} pushed: registry name (`library/busybox:latest`) → manifest digest. */
 export type PushedBaseImages = Map<string, Digest>;
 
@@ -125,6 +177,33 @@ export async function pushBaseImages(registry: RunningRegistry, opts: { creds?: 
     for (const name of image.registryNames) {
       const { digest } = await skopeoCopy(image.ociRef, dockerRef(registry, name), { registry, destCreds: opts.creds });
       if (digest !== image.manifestDigest) throw new Error(`pushing ${name}: the registry got ${digest}, kiln built ${image.manifestDigest}`);
+      pushed.set(name, digest);
+    }
+  }
+  return pushed;
+}
+
+/**
+ * Like {@link pushBaseImages}, with busybox as a multi-platform image: the
+ * two-platform index (linux/amd64, linux/arm64) goes up whole
+ * (`skopeo copy --all`) under `library/busybox:latest` and
+ * `library/alpine:latest`, golang as a single image under
+ * `library/golang:1.9-alpine`. Resolves with name → the digest the registry
+ * got (the index's for busybox and alpine); throws unless every one is the
+ * very digest the script wrote. Opt-in: tests that compare single-manifest
+ * digests of `FROM busybox` use pushBaseImages.
+ */
+export async function pushMultiPlatformBaseImages(registry: RunningRegistry, opts: { creds?: SkopeoCreds } = {}): Promise<PushedBaseImages> {
+  const images = await ensureBaseImages();
+  const pushed: PushedBaseImages = new Map();
+  const uploads: { ref: string; names: readonly string[]; expected: Digest; all: boolean }[] = [
+    { ref: images.busyboxIndex.ociRef, names: images.busyboxIndex.registryNames, expected: images.busyboxIndex.digest, all: true },
+    { ref: images.golang.ociRef, names: images.golang.registryNames, expected: images.golang.manifestDigest, all: false },
+  ];
+  for (const { ref, names, expected, all } of uploads) {
+    for (const name of names) {
+      const { digest } = await skopeoCopy(ref, dockerRef(registry, name), { registry, destCreds: opts.creds, all });
+      if (digest !== expected) throw new Error(`pushing ${name}: the registry got ${digest}, the script wrote ${expected}`);
       pushed.set(name, digest);
     }
   }

@@ -16,19 +16,40 @@ export function busyboxApplets(busybox: string): string[] {
 }
 
 /**
- * busybox: the static binary at /bin/busybox and every applet as an
- * absolute symlink to it at the path `busybox --install -s` would use (as
- * Alpine lays them out), the account files in ./etc, and the usual empty
- * top-level directories.
+ * The applet list for a busybox binary of another architecture, which
+ * cannot run here without emulation: the host package's list, given that
+ * both .debs are the same Debian version. Debian builds busybox-static of
+ * one version from one source package and one static configuration on
+ * every architecture, so the same version has the same applets; another
+ * version may not, and is refused. (spec/base-images/arm64.test.ts checks
+ * the list against the arm64 binary's own under qemu-user where installed.)
  */
-export function busyboxRootfs(pkgs: Record<PackageName, string>, etcDir: string): Rootfs {
+export function foreignBusyboxApplets(host: { version: string; applets: readonly string[] }, foreign: { version: string; arch: string }): string[] {
+  if (host.version !== foreign.version) {
+    throw new Error(
+      `busybox-static ${foreign.arch} is version ${foreign.version} but the host's is ${host.version}: ` +
+        `the ${foreign.arch} applet list is taken from the host binary's --list-full, which only holds for the same version ` +
+        '(delete the older .deb from testdata/fixtures/debs, or get both to one version)',
+    );
+  }
+  return [...host.applets];
+}
+
+/**
+ * busybox: the static binary at /bin/busybox (from the busybox-static
+ * package unpacked at `pkgDir`) and every applet of `applets` (default: what
+ * that binary's `--list-full` prints) as an absolute symlink to it at the
+ * path `busybox --install -s` would use (as Alpine lays them out), the
+ * account files in `etcDir`, and the usual empty top-level directories.
+ */
+export function busyboxRootfs(pkgDir: string, etcDir: string, applets?: readonly string[]): Rootfs {
   const fs = new Rootfs();
   for (const d of ['bin', 'dev', 'etc', 'home', 'proc', 'run', 'sbin', 'sys', 'usr/bin', 'usr/sbin', 'usr/local/bin', 'var']) fs.dir(d);
   fs.dir('root', 0o700);
   fs.dir('tmp', 0o1777);
-  const busybox = join(pkgs['busybox-static'], 'bin', 'busybox');
+  const busybox = join(pkgDir, 'bin', 'busybox');
   fs.file('bin/busybox', busybox, 0o755);
-  for (const applet of busyboxApplets(busybox)) {
+  for (const applet of applets ?? busyboxApplets(busybox)) {
     // /linuxrc is the initrd's init: meaningless in a container.
     if (applet === 'linuxrc' || applet === 'bin/busybox') continue;
     fs.symlink(applet, '/bin/busybox');

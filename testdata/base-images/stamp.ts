@@ -13,11 +13,22 @@ export const TOP = resolve(SCRIPT_DIR, '..', '..');
 /** testdata/fixtures (gitignored). */
 export const FIXTURES = join(TOP, 'testdata', 'fixtures');
 export const DEBS_DIR = join(FIXTURES, 'debs');
+/** apt's own lists and cache for arm64 packages, apart from the system's /var/lib/apt and /var/cache/apt. */
+export const APT_ARM64_DIR = join(FIXTURES, 'apt-arm64');
 /** Default output folder: one OCI layout per image, and stamp.json. */
 export const OUT_DIR = join(FIXTURES, 'base-images');
 export const STAMP_FILE = 'stamp.json';
 
-export type BaseImageName = 'busybox' | 'golang';
+export type BaseImageName = 'busybox' | 'golang' | 'busybox-arm64';
+/** Multi-platform images: an OCI image index over single-platform images above. */
+export type BaseIndexName = 'busybox-multi';
+
+/** An image's platform as its config states it (`variant` only when the config has one). */
+export interface ImagePlatform {
+  os: string;
+  architecture: string;
+  variant?: string;
+}
 
 export interface BaseImageRecord {
   name: BaseImageName;
@@ -40,6 +51,23 @@ export interface BaseImageRecord {
   uncompressedSize: number;
   /** Entries in the root filesystem tar given to `ADD`. */
   rootfsEntries: number;
+  /** From the image config (added with busybox-arm64; stamps written before lack it). */
+  platform: ImagePlatform;
+}
+
+export interface BaseIndexRecord {
+  name: BaseIndexName;
+  /** Folder name of its OCI layout inside the output folder: the index, and every blob of its images. */
+  layout: string;
+  /** The index's `org.opencontainers.image.ref.name` in that layout. */
+  layoutRef: string;
+  /** Names it gets in a registry when pushed whole (`skopeo copy --all`). */
+  registryNames: string[];
+  /** The index blob's digest and size. */
+  digest: string;
+  size: number;
+  /** Its entries in order: which image, that image's manifest digest, and the platform the entry names. */
+  manifests: { image: BaseImageName; manifestDigest: string; platform: ImagePlatform }[];
 }
 
 export interface Stamp {
@@ -47,15 +75,17 @@ export interface Stamp {
   key: string;
   debs: { file: string; sha256: string; size: number; mtimeMs: number }[];
   images: Record<BaseImageName, BaseImageRecord>;
+  indexes: Record<BaseIndexName, BaseIndexRecord>;
   /** Milliseconds the last full build took. */
   buildMs: number;
 }
 
-/** The stamp in `outDir`, or undefined when there is none or a layout it names is missing. */
+/** The stamp in `outDir`, or undefined when there is none or a layout it names is missing (a stamp from before `indexes` may lack them). */
 export function readStamp(outDir: string = OUT_DIR): Stamp | undefined {
   const path = join(outDir, STAMP_FILE);
   if (!existsSync(path)) return undefined;
   const stamp = JSON.parse(readFileSync(path, 'utf8')) as Stamp;
-  for (const image of Object.values(stamp.images)) if (!existsSync(join(outDir, image.layout, 'index.json'))) return undefined;
+  const layouts = [...Object.values(stamp.images), ...Object.values(stamp.indexes ?? {})].map((r) => r.layout);
+  for (const layout of layouts) if (!existsSync(join(outDir, layout, 'index.json'))) return undefined;
   return stamp;
 }

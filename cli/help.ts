@@ -27,7 +27,9 @@ Options:
       --no-cache                  Do not use the build cache: run every step (the cache is still written)
       --no-cache-filter stringArray  Do not use the build cache for these stages (names or indexes)
       --oci-mediatypes bool       OCI media types (default true); false writes Docker schema2
-      --platform string           Target platform (os/arch[/variant]; default: this machine's)
+      --platform stringArray      Target platform(s) (os/arch[/variant]; default: this machine's); several,
+                                  comma-separated or repeated, build an image index with one image per
+                                  platform (a foreign RUN needs an emulator: kiln binfmt)
       --progress string           auto, plain (a line per event, for CI logs), tty (a live status line) or quiet (default "auto")
       --pull                      Resolve base images against their registry even when the local store has them
       --reproducible              SOURCE_DATE_EPOCH=0 unless an epoch is set
@@ -95,9 +97,13 @@ Options:
       --no-trunc   Don't truncate output
 `;
 
-export const INSPECT_HELP = `Usage:  kiln inspect NAME|ID
+export const INSPECT_HELP = `Usage:  kiln inspect [OPTIONS] NAME|ID
 
 Display the configuration of an image in the local store, as JSON
+
+Options:
+      --platform string   Of a multi-platform image, the image for this platform (os/arch[/variant];
+                          default: this machine's)
 `;
 
 export const PARSE_HELP = `Usage:  kiln parse [OPTIONS] FILE
@@ -202,4 +208,20 @@ Options:
 export const LOGOUT_HELP = `Usage:  kiln logout [SERVER]
 
 Log out from a registry (default docker.io): remove its credentials
+`;
+
+export const BINFMT_HELP = `Usage:  kiln binfmt [OPTIONS]
+
+Show which platforms RUN steps can execute on this machine: natively, or
+through a binfmt_misc handler (a QEMU user-mode emulator). A handler must have
+the F flag, so that the kernel opens its interpreter on the host and not
+inside the build's root filesystem.
+
+Options:
+      --format string   table (default) or json: {"supported":[...],"emulators":[...]}
+      --install         Register qemu-user-static's emulators (/usr/lib/binfmt.d/qemu-*.conf)
+                        with the F flag, mounting binfmt_misc when needed; never one for
+                        this machine's own binaries; replaces a qemu-* handler that
+                        differs, leaves one that is right (needs root)
+      --uninstall       Remove the registered qemu-* handlers (needs root)
 `;

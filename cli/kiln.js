@@ -4,5 +4,13 @@
 // type-checking is `make check`).
 import { loadMain } from './load-main.js';
 
+// A reader that went away (`kiln images | head`) ends the command quietly, as for any Unix tool.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 const main = await loadMain();
 process.exitCode = await main(process.argv.slice(2));

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from './args.ts';
-import { BUILD_HELP, CONTEXT_HELP, COPY_HELP, FSCK_HELP, IMAGES_HELP, INSPECT_HELP, LOGIN_HELP, LOGOUT_HELP, PARSE_HELP, PRUNE_HELP, PULL_HELP, PUSH_HELP, RMI_HELP } from './help.ts';
+import { BINFMT_HELP, BUILD_HELP, CONTEXT_HELP, COPY_HELP, FSCK_HELP, IMAGES_HELP, INSPECT_HELP, LOGIN_HELP, LOGOUT_HELP, PARSE_HELP, PRUNE_HELP, PULL_HELP, PUSH_HELP, RMI_HELP } from './help.ts';
 
 const HELP = `Usage:  kiln [OPTIONS] COMMAND
 
@@ -29,6 +29,7 @@ Commands:
   plan        Show a build's stages, dependencies and base images without building
   cp          Copy files out of an image
   run         Run an image's command in the sandbox
+  binfmt      Show or register the emulators that run other platforms' RUN steps
 
 Environment:
   KILN_HOME               The local image store (default ~/.local/share/kiln)
@@ -148,6 +149,9 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
         if (wantsHelp) return help(io, m.PLAN_HELP);
         return await m.planCommand(rest, io);
       }
+      case 'binfmt':
+        if (wantsHelp) return help(io, BINFMT_HELP);
+        return await (await import('./binfmt-command.ts')).binfmtCommand(rest, io);
       default:
         io.err(`kiln: '${cmd}' is not a kiln command.\nSee 'kiln --help'\n`);
         return 1;

@@ -185,6 +185,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       await writeOutputs(outputs, image, opts.epoch === undefined ? raw : clampMtimes(raw, opts.epoch), refs);
       node = nodeFromImage(image);
     } else {
+      checkDistinctPlatforms(images, platforms);
       node = indexNode(images, format);
       await writeIndexOutputs(outputs, node, refs);
     }
@@ -202,6 +203,25 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   } finally {
     spill.dispose();
   }
+}
+
+/**
+ * An index holds one image per platform: two targets whose images came out
+ * for the same platform (a final stage `FROM --platform=linux/arm64 …`)
+ * cannot share one (MULTI_PLATFORM_CONFLICT; BuildKit's lint rule
+ * FromPlatformFlagConstDisallowed warns of the same).
+ */
+function checkDistinctPlatforms(images: readonly Image[], targets: readonly Platform[]): void {
+  const seen = new Map<string, string>();
+  images.forEach((image, i) => {
+    const made = formatPlatform({ os: image.config.os, architecture: image.config.architecture, ...(image.config.variant !== undefined ? { variant: image.config.variant } : {}) });
+    const target = formatPlatform(targets[i]!);
+    const other = seen.get(made);
+    if (other !== undefined) {
+      throw new BuildError('MULTI_PLATFORM_CONFLICT', `the builds for ${other} and ${target} both made a ${made} image (the final stage's FROM --platform fixes its platform), and an index holds one image per platform: remove that --platform, or build one platform`, { platform: made });
+    }
+    seen.set(made, target);
+  });
 }
 
 /** The target platforms: `platforms`, else `platform`, else this machine's; each once, in order. */

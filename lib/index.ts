@@ -14,4 +14,4 @@ export {
 export { RegistryClient, RegistryError, CredentialStore, parseMirrors, type RegistryClientOptions, type RegistryEvent, type Credentials } from './registry/index.ts';
 export { parsePlatform, formatPlatform } from './plan/index.ts';
 export type { Platform } from './oci/index.ts';
-export { rootlessUserNamespace } from './sandbox/index.ts';
+export { rootlessUserNamespace, BINFMT_PLATFORMS, BinfmtError, type BinfmtEntry, type BinfmtPlatform, type Emulation, type InstallReport, emulationFor, formatBinfmtPlatform, hostArchitecture, installBinfmt, readBinfmt, uninstallBinfmt } from './sandbox/index.ts';

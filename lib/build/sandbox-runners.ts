@@ -4,7 +4,7 @@
  */
 import type { SourceLocation } from '../errors.ts';
 import type { RunMountRequest, StageRunner } from '../executor/index.ts';
-import { RootfsSession, resolveRunUser, type SandboxMount } from '../sandbox/index.ts';
+import { emulationFor, formatBinfmtPlatform, RootfsSession, resolveRunUser, type SandboxMount } from '../sandbox/index.ts';
 import { type DirNode, emptyDir, resolvePath, setNode, type SpillDir } from '../vfs/index.ts';
 import { BuildError } from './build-error.ts';
 import { type CacheMountLease, CacheMounts } from './cache-mounts.ts';
@@ -22,6 +22,9 @@ export function sandboxRunners(ctx: { spill: SpillDir; home: string; secrets: Re
     let session: RootfsSession | undefined;
     return {
       async run(tree, req, output) {
+        // A foreign platform's binaries run only through a registered emulator: never try them without one.
+        const emulation = emulationFor(req.platform);
+        if (emulation.kind === 'missing') throw new BuildError('RUN_EMULATOR_MISSING', emulation.message, { location: req.location, platform: formatBinfmtPlatform(req.platform) });
         session ??= await RootfsSession.create(tree, { spill: ctx.spill, dir: ctx.home });
         await session.syncTo(tree);
         const user = resolveRunUser(session.tree, req.user);

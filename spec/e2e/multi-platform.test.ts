@@ -172,3 +172,14 @@ test('a FROM --platform=$BUILDPLATFORM stage runs on the build platform, its tar
     assert.deepEqual(listing, [`for-${m.platform.architecture}.txt`]);
   }
 });
+
+test('two targets that make images of one platform (a final FROM --platform=…) fail with MULTI_PLATFORM_CONFLICT, nothing stored', async () => {
+  const dir = join(tmp.dir, 'fixed');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'Dockerfile'), 'FROM --platform=linux/arm64 scratch\nLABEL x=1\n');
+  const u = newUser(tmp.dir);
+  const r = await kiln(['build', '--platform', 'linux/amd64,linux/arm64', '-t', 'fixed:1', dir], u.env);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /MULTI_PLATFORM_CONFLICT: the builds for linux\/amd64 and linux\/arm64 both made a linux\/arm64 image/);
+  assert.doesNotMatch((await kilnOk(['images'], u.env)).stdout, /fixed/);
+});

@@ -6,4 +6,5 @@ export { resolveRunUser, type ResolvedUser } from './users.ts';
 export { rootlessUserNamespace } from './rootless.ts';
 export { DEFAULT_PATH, runEnv } from './run.ts';
 export { DEFAULT_HOSTNAME, hostsFile, resolvConf } from './etc-files.ts';
-export { BINFMT_CONF_DIR, BINFMT_DIR, BINFMT_PLATFORMS, BinfmtError, type BinfmtEntry, type BinfmtPlatform, type BinfmtState, type Emulation, type EmulationOptions, type InstallOptions, type InstallOutcome, type InstallReport, type UninstallOptions, emulationFor, formatBinfmtPlatform, hostArchitecture, installBinfmt, readBinfmt, uninstallBinfmt } from './binfmt.ts';
+export { BINFMT_DIR, BINFMT_PLATFORMS, type BinfmtEntry, type BinfmtPlatform, type BinfmtState, type Emulation, type EmulationOptions, emulationFor, formatBinfmtPlatform, hostArchitecture, readBinfmt } from './binfmt.ts';
+export { BINFMT_CONF_DIR, BinfmtError, type InstallOptions, type InstallOutcome, type InstallReport, type UninstallOptions, installBinfmt, uninstallBinfmt } from './binfmt-install.ts';

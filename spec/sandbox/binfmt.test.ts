@@ -18,7 +18,8 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BINFMT_DIR, BinfmtError, elfHeader, emulationFor, installBinfmt, readBinfmt, uninstallBinfmt, type Emulation } from '../../lib/sandbox/binfmt.ts';
+import { BINFMT_DIR, elfHeader, emulationFor, readBinfmt, type Emulation } from '../../lib/sandbox/binfmt.ts';
+import { BinfmtError, installBinfmt, uninstallBinfmt } from '../../lib/sandbox/binfmt-install.ts';
 import { KILN } from '../helpers/kiln.ts';
 
 const isRoot = process.getuid?.() === 0;

@@ -2,7 +2,7 @@
 import type { BuildOptions } from '../build.ts';
 import type { ImageResolver } from '../executor/index.ts';
 import type { Image } from '../image/index.ts';
-import type { Platform } from '../oci/index.ts';
+import { hostPlatform, type Platform } from '../oci/index.ts';
 import { formatRef, type ImageRef } from '../ref/index.ts';
 import { LocalStore, storeResolver, type TransportEvent } from '../transport/index.ts';
 import { BuildError } from './build-error.ts';
@@ -21,12 +21,28 @@ export interface PulledBase {
  * layers were fetched is not).
  */
 export async function keepPulledBases(store: LocalStore, pulled: readonly PulledBase[]): Promise<void> {
-  for (const { ref, image } of pulled) {
+  for (const { ref, image } of onePerName(pulled)) {
     if (ref.tag === undefined && ref.digest !== undefined) continue; // by digest only: nothing to name
     const blobs = [image.configDescriptor, ...image.layers.map((l) => l.descriptor)];
     if (!(await Promise.all(blobs.map((b) => store.content.has(b.digest)))).every(Boolean)) continue;
     await store.putImage(image, [{ ...ref, digest: undefined }]);
   }
+}
+
+/**
+ * A name points at one image: of a multi-platform build's pulls of one
+ * name (busybox for amd64 and arm64), the one for this machine, else the first.
+ */
+function onePerName(pulled: readonly PulledBase[]): PulledBase[] {
+  const host = hostPlatform();
+  const byName = new Map<string, PulledBase>();
+  for (const p of pulled) {
+    const name = formatRef(p.ref);
+    const kept = byName.get(name);
+    const native = p.image.config.os === host.os && p.image.config.architecture === host.architecture;
+    if (kept === undefined || (native && kept.image.config.architecture !== host.architecture)) byName.set(name, p);
+  }
+  return [...byName.values()];
 }
 
 /**

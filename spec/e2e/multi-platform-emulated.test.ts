@@ -144,8 +144,12 @@ test('RUN on the arm64 busybox base runs under emulation; its files match the am
     '',
   ].join('\n'));
   const out = join(tmp.dir, 'run-layout');
-  const r = await kilnOk(['build', '--progress=plain', '--registry-mirror', `docker.io=${reg.url}`, '--reproducible', '--platform', 'linux/amd64,linux/arm64', '-o', `type=oci,dest=${out},tar=false`, ctx], newUser(tmp.dir).env);
+  const u = newUser(tmp.dir);
+  const r = await kilnOk(['build', '--progress=plain', '--registry-mirror', `docker.io=${reg.url}`, '--reproducible', '--platform', 'linux/amd64,linux/arm64', '-o', `type=oci,dest=${out},tar=false`, ctx], u.env);
   assert.equal(stepOutcomes(r.stderr).get('linux/arm64 stage-0 2/2'), 'ran');
+  // The pulled base keeps its name in the store once, for this machine's platform (a name points at one image).
+  const base = JSON.parse((await kilnOk(['inspect', 'busybox:latest'], u.env)).stdout) as { architecture: string };
+  assert.equal(base.architecture, 'amd64');
   const amd = join(tmp.dir, 'run-amd64');
   const arm = join(tmp.dir, 'run-arm64');
   unpackPlatform(out, 'amd64', amd);

@@ -62,6 +62,11 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
     await registry.close();
     throw new UsageError('--check-reproducible builds into temporary stores only: it takes no -t, -o, --push, --iidfile, --metadata-file, --cache-to or --cache-from');
   }
+  const platforms = platformsFlag(args);
+  if (check && platforms.length > 1) {
+    await registry.close();
+    throw new UsageError('--check-reproducible checks one platform\'s image: give one --platform');
+  }
   const options: BuildOptions = {
     registry,
     timeouts: networkTimeouts(args, io),
@@ -71,7 +76,7 @@ export async function buildCommand(argv: readonly string[], io: Io, home: string
     cacheTo: parseCacheTo(args.values.get('cache-to') ?? []),
     cacheFrom: parseCacheFrom(args.values.get('cache-from') ?? []),
     secrets: parseSecrets(args.values.get('secret') ?? [], io),
-    platforms: platformsFlag(args),
+    platforms,
     contextDir: args.positional[0]!,
     ...(args.values.has('file') ? { dockerfile: args.values.get('file')![0]! } : {}),
     tags: args.values.get('tag') ?? [],

@@ -58,3 +58,10 @@ test('--check-reproducible takes no outputs or tags', () => {
     assert.match(r.stderr, /--check-reproducible builds into temporary stores only/);
   }
 });
+
+test('--check-reproducible checks one platform: several --platform are refused before building', () => {
+  const ctx = context('platforms', 'FROM scratch\nCOPY src/ /\n');
+  const r = runKiln(['build', '--check-reproducible', '--platform', 'linux/amd64,linux/arm64', ctx], { env });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--check-reproducible checks one platform's image: give one --platform/);
+});

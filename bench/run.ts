@@ -9,7 +9,7 @@
  * sections 2 to 9. BENCH_SECTIONS=builds,seed: only those sections (names
  * in SECTIONS; default all). BENCH_KEEP=1: keep the scratch folder.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,7 +97,35 @@ function machine(peers: ReadonlyMap<string, Peer>): string[] {
     ...[...peers.values()].map((p) => (p.ok ? `- ${p.version}` : `- ${p.name}: skipped (${p.reason})`)),
     `- GNU time for CPU and peak RSS: ${haveGnuTime() ? '/usr/bin/time' : 'missing, so no CPU/RSS columns for commands'}`,
     `- load average at the start (1, 5, 15 min): ${loadavg().map((x) => x.toFixed(2)).join(', ')}`,
+    `- binfmt_misc: ${binfmtHandlers()}`,
   ];
+}
+
+/**
+ * The registered binfmt_misc handlers. They change BuildKit's times: with
+ * Debian's 29 QEMU handlers registered (kiln binfmt --install; the tests do
+ * it) Docker 20.10's BuildKit probes the emulators on every build, measured
+ * here at about +250 ms per build (section 9's BuildKit build 297 → 560 ms,
+ * the same runs of kiln unchanged).
+ */
+function binfmtHandlers(): string {
+  const dir = '/proc/sys/fs/binfmt_misc';
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n !== 'register' && n !== 'status');
+  } catch {
+    return 'not mounted';
+  }
+  const enabled = names.filter((n) => {
+    try {
+      return readFileSync(join(dir, n), 'utf8').startsWith('enabled');
+    } catch {
+      return false;
+    }
+  });
+  if (enabled.length === 0) return 'no handler registered';
+  const qemu = enabled.filter((n) => n.startsWith('qemu-')).length;
+  return `${enabled.length} handlers registered (${qemu} QEMU emulators): Docker's BuildKit probes them on every build, which slows its builds (see bench/run.ts binfmtHandlers)`;
 }
 
 /** Issue 8's targets as this run measured them; those of sections not run are listed as such. */

@@ -17,15 +17,14 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pushMultiPlatformBaseImages } from '../helpers/base-images.ts';
-import { KILN, TOP, run, tempDir } from '../helpers/kiln.ts';
+import { TOP, run, tempDir } from '../helpers/kiln.ts';
 import { type RunningRegistry, startRegistry } from '../helpers/registry.ts';
 import { skopeoInspect } from '../helpers/skopeo.ts';
-import { type KilnRun, kilnOk, newUser } from './registry-kit.ts';
+import { kiln, type KilnRun, kilnOk, newUser } from './registry-kit.ts';
 
 const root = process.getuid?.() === 0;
 const qemu = existsSync('/usr/bin/qemu-aarch64-static');
@@ -172,15 +171,7 @@ test('RUN on the arm64 busybox base runs under emulation; its files match the am
 /** kiln in a private mount namespace where binfmt_misc shows nothing (an empty tmpfs on it): no emulator, as far as kiln can see. */
 function kilnWithoutEmulators(args: readonly string[], env: NodeJS.ProcessEnv): Promise<KilnRun> {
   const script = 'mount -t tmpfs none /proc/sys/fs/binfmt_misc && exec "$@"';
-  return new Promise((resolve, reject) => {
-    const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', process.execPath, KILN, ...args], { cwd: TOP, env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ status: code ?? -1, stdout, stderr }));
-  });
+  return kiln(args, env, undefined, ['unshare', '-m', '--propagation', 'private', 'sh', '-c', script, 'sh']);
 }
 
 test('without an emulator a foreign RUN fails with RUN_EMULATOR_MISSING and the fix, before running anything; RUN-less builds work', { skip }, async () => {

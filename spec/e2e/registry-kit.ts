@@ -18,10 +18,15 @@ export interface KilnRun {
   stderr: string;
 }
 
-/** Runs `kiln ARGS` in a child process with `env` added; `input` goes to its stdin. */
-export function kiln(args: readonly string[], env: NodeJS.ProcessEnv, input?: string): Promise<KilnRun> {
+/**
+ * Runs `kiln ARGS` in a child process with `env` added; `input` goes to its
+ * stdin. `wrapper`: a command line that runs it (`unshare -m … sh -c '…' sh`
+ * then gets `node cli/kiln.js ARGS` as its arguments).
+ */
+export function kiln(args: readonly string[], env: NodeJS.ProcessEnv, input?: string, wrapper: readonly string[] = []): Promise<KilnRun> {
+  const argv = [...wrapper, process.execPath, KILN, ...args];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [KILN, ...args], { cwd: TOP, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(argv[0]!, argv.slice(1), { cwd: TOP, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));

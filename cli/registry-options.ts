@@ -80,14 +80,14 @@ export function parseDuration(text: string): number | undefined {
   return ms > 0 && ms <= 24 * 3_600_000 ? ms : undefined;
 }
 
-/** `--platform os/arch[/variant]` (containerd's syntax), else the host's platform. */
-/** `--platform a,b` (repeatable): the build's target platforms, each once in order; none: this machine's. */
+/** `--platform a,b` (repeatable): the build's target platforms, in order; none or `local`: this machine's (buildx's word). */
 export function platformsFlag(args: Parsed): Platform[] {
   const specs = (args.values.get('platform') ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
   if (specs.length === 0) return [hostPlatform()];
-  return specs.map((spec) => parsePlatform(spec, hostPlatform()));
+  return specs.map((spec) => (spec.toLowerCase() === 'local' ? hostPlatform() : parsePlatform(spec, hostPlatform())));
 }
 
+/** `--platform os/arch[/variant]` (containerd's syntax), else the host's platform. */
 export function platformFlag(args: Parsed): Platform {
   const spec = args.values.get('platform')?.[0];
   return spec === undefined ? hostPlatform() : parsePlatform(spec, hostPlatform());

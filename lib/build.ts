@@ -21,12 +21,12 @@ import type { CopyOptions } from './executor/copy.ts';
 import { httpFetcher } from './executor/http-fetch.ts';
 import type { Image, ImageFormat } from './image/index.ts';
 import { withFormat } from './image/index.ts';
-import { type Compression, type Descriptor, hostPlatform as ociHostPlatform, type Platform } from './oci/index.ts';
+import { type Compression, type Descriptor, hostPlatform as ociHostPlatform, normalizeArch, type Platform } from './oci/index.ts';
 import { formatPlatform, type Plan, planBuild, unusedBuildArgsMessage } from './plan/index.ts';
 import type { ImageRef } from './ref/index.ts';
 import type { RegistryClient, Timeouts } from './registry/index.ts';
 import { indexNode, LocalStore, type ManifestNode, nodeFromImage, type TransportEvent } from './transport/index.ts';
-import { clampMtimes, emptyDir, type HostFilter, hostTree, SpillDir, walk } from './vfs/index.ts';
+import { clampMtimes, emptyDir, type HostFilter, hostTree, setNode, SpillDir, walk } from './vfs/index.ts';
 
 export type { BuildEvent } from './executor/index.ts';
 
@@ -135,10 +135,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const platforms = targetPlatforms(opts);
   await preflightOutputs(opts.outputs ?? [], platforms);
   const fronts = platforms.map((platform) => frontEnd(dockerfilePath, fileName, { ...opts, platform }));
-  const { warnings, lexer } = fronts[0]!;
+  const { lexer } = fronts[0]!;
   const emit = opts.onEvent ?? (() => {});
-  for (const w of warnings) emit({ kind: 'warning', message: `${w.rule}: ${w.message}`, location: w.location });
-  const unused = fronts[0]!.plan.unusedBuildArgs;
+  // Every platform's warnings, each once; a build arg is unused when no platform's plan used it.
+  for (const w of uniqueWarnings(fronts.flatMap((f) => f.warnings))) emit({ kind: 'warning', message: `${w.rule}: ${w.message}`, location: w.location });
+  const unused = fronts[0]!.plan.unusedBuildArgs.filter((a) => fronts.every((f) => f.plan.unusedBuildArgs.includes(a)));
   if (unused.length > 0) emit({ kind: 'warning', message: unusedBuildArgsMessage(unused) });
   const expander: Expander = {
     word: (w, env) => lexer.processWord(w, env).word,
@@ -187,7 +188,14 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     } else {
       checkDistinctPlatforms(images, platforms);
       node = indexNode(images, format);
-      await writeIndexOutputs(outputs, node, refs);
+      // As BuildKit's local and tar exporters: one folder per platform (linux_amd64/, linux_arm64/).
+      const split = outputs.some((o) => o.type === 'local' || o.type === 'tar');
+      let trees = emptyDir();
+      for (const [i, r] of (split ? results : []).entries()) {
+        const raw = await r.tree();
+        trees = setNode(trees, [formatPlatform(platforms[i]!).replaceAll('/', '_')], opts.epoch === undefined ? raw : clampMtimes(raw, opts.epoch));
+      }
+      await writeIndexOutputs(outputs, node, trees, refs);
     }
     // The local store keeps images whole (putImage fetches what a step never read: base layers, imported cache hits),
     // except an image being pushed: its unread layers stay where they are, and the push mounts them from there.
@@ -228,8 +236,21 @@ function checkDistinctPlatforms(images: readonly Image[], targets: readonly Plat
 function targetPlatforms(opts: Pick<BuildOptions, 'platform' | 'platforms'>): Platform[] {
   const given = opts.platforms?.length ? opts.platforms : [opts.platform ?? hostPlatform()];
   const seen = new Map<string, Platform>();
-  for (const p of given) seen.set(formatPlatform(p), p);
+  for (const p of given) {
+    // Normalized as buildx does: linux/arm is linux/arm/v7, linux/arm64/v8 is linux/arm64.
+    const { architecture, variant } = normalizeArch(p.architecture, p.variant ?? '');
+    const { variant: _, ...rest } = p;
+    const n: Platform = { ...rest, architecture, ...(variant !== '' ? { variant } : {}) };
+    if (!seen.has(formatPlatform(n))) seen.set(formatPlatform(n), n);
+  }
   return [...seen.values()];
+}
+
+/** Warnings once each (the same line, rule and message from several platforms' plans), in line order. */
+function uniqueWarnings(warnings: readonly LintWarning[]): LintWarning[] {
+  const seen = new Map<string, LintWarning>();
+  for (const w of warnings) seen.set(`${w.location.file}:${w.location.line}:${w.rule}:${w.message}`, w);
+  return [...seen.values()].sort((a, b) => a.location.line - b.location.line);
 }
 
 /**

@@ -2,7 +2,7 @@
 import type { BuildOptions } from '../build.ts';
 import type { ImageResolver } from '../executor/index.ts';
 import type { Image } from '../image/index.ts';
-import { hostPlatform, type Platform } from '../oci/index.ts';
+import { hostPlatform, normalizeArch, type Platform } from '../oci/index.ts';
 import { formatRef, type ImageRef } from '../ref/index.ts';
 import { LocalStore, storeResolver, type TransportEvent } from '../transport/index.ts';
 import { BuildError } from './build-error.ts';
@@ -21,12 +21,24 @@ export interface PulledBase {
  * layers were fetched is not).
  */
 export async function keepPulledBases(store: LocalStore, pulled: readonly PulledBase[]): Promise<void> {
+  const host = hostPlatform();
   for (const { ref, image } of onePerName(pulled)) {
     if (ref.tag === undefined && ref.digest !== undefined) continue; // by digest only: nothing to name
+    const name = formatRef({ ...ref, digest: undefined });
+    // Another platform's image (a multi-platform build's) never takes a name the store already gives an image.
+    const foreign = image.config.os !== host.os || !sameArchitecture(image.config, host);
+    if (foreign && (await store.resolveDescriptor(name).catch(() => undefined)) !== undefined) continue;
     const blobs = [image.configDescriptor, ...image.layers.map((l) => l.descriptor)];
     if (!(await Promise.all(blobs.map((b) => store.content.has(b.digest)))).every(Boolean)) continue;
     await store.putImage(image, [{ ...ref, digest: undefined }]);
   }
+}
+
+/** Architecture and variant equal once normalized (containerd's rules: `arm` is `arm/v7`, `arm64/v8` is `arm64`). */
+function sameArchitecture(a: { architecture: string; variant?: string | undefined }, b: { architecture: string; variant?: string | undefined }): boolean {
+  const x = normalizeArch(a.architecture, a.variant ?? '');
+  const y = normalizeArch(b.architecture, b.variant ?? '');
+  return x.architecture === y.architecture && x.variant === y.variant;
 }
 
 /**
@@ -39,8 +51,8 @@ function onePerName(pulled: readonly PulledBase[]): PulledBase[] {
   for (const p of pulled) {
     const name = formatRef(p.ref);
     const kept = byName.get(name);
-    const native = p.image.config.os === host.os && p.image.config.architecture === host.architecture;
-    if (kept === undefined || (native && kept.image.config.architecture !== host.architecture)) byName.set(name, p);
+    const native = p.image.config.os === host.os && sameArchitecture(p.image.config, host);
+    if (kept === undefined || (native && !sameArchitecture(kept.image.config, host))) byName.set(name, p);
   }
   return [...byName.values()];
 }
@@ -71,7 +83,7 @@ export function baseResolver(store: LocalStore, opts: BuildOptions, pulled: Pull
         throw err;
       });
       const c = image?.config;
-      if (c && c.os === platform.os && c.architecture === platform.architecture) return image;
+      if (c && c.os === platform.os && sameArchitecture(c, platform)) return image;
     }
     return undefined;
   };

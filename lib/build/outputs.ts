@@ -11,17 +11,17 @@ import { BuildError } from './build-error.ts';
 
 /**
  * Checks every output before anything is built: each destination must be
- * writable, and a multi-platform build (more than one of `platforms`) can
- * only go where an index can (an OCI layout or archive, the store, a
- * registry): `type=docker`, `local` and `tar` hold one image or filesystem
- * (MULTI_PLATFORM_OUTPUT, as buildx refuses them).
+ * writable, and a multi-platform build (more than one of `platforms`)
+ * cannot go to `type=docker`, which holds single images
+ * (MULTI_PLATFORM_OUTPUT, as buildx refuses it). `local` and `tar` take one
+ * folder per platform, as BuildKit's exporters do.
  */
 export async function preflightOutputs(outputs: readonly OutputSpec[], platforms: readonly Platform[]): Promise<void> {
   for (const out of outputs) {
     if (out.type === 'image') continue;
-    if (platforms.length > 1 && out.type !== 'oci') {
+    if (platforms.length > 1 && out.type === 'docker') {
       const names = platforms.map(formatPlatform).join(', ');
-      throw new BuildError('MULTI_PLATFORM_OUTPUT', `-o type=${out.type} holds one image, and this build makes ${platforms.length} (${names}): build one with --platform, or use type=oci or type=registry`, { path: out.dest });
+      throw new BuildError('MULTI_PLATFORM_OUTPUT', `-o type=docker holds one image, and this build makes ${platforms.length} (${names}): build one with --platform, or use type=oci or type=registry`, { path: out.dest });
     }
     await preflightOutput(out.dest, out.type === 'local' || (out.type === 'oci' && !out.tar) ? 'dir' : 'file');
   }
@@ -46,10 +46,8 @@ export async function writeOutputs(outputs: readonly OutputSpec[], image: Image,
         await writeDockerArchive(out.dest, [{ image, tags: refs.map((r) => formatRef(r)) }]);
         break;
       case 'local':
-        await writeDirAtomic(out.dest, (tmp: string) => materialize(tree, tmp));
-        break;
       case 'tar':
-        await writeFileAtomic(out.dest, tarStream(changesToEntries(tree, diff(emptyDir(), tree))));
+        await writeTree(out, tree);
         break;
       case 'image':
         break; // named in the local store, pushed after that
@@ -57,15 +55,24 @@ export async function writeOutputs(outputs: readonly OutputSpec[], image: Image,
   }
 }
 
-/** Writes the index of a multi-platform build to its OCI outputs (the only kind {@link preflightOutputs} lets through). */
-export async function writeIndexOutputs(outputs: readonly OutputSpec[], node: ManifestNode, refs: readonly ImageRef[]): Promise<void> {
+/**
+ * Writes a multi-platform build to its outputs: the index to OCI layouts
+ * and archives; `trees` (one folder per platform) to `local` and `tar`.
+ */
+export async function writeIndexOutputs(outputs: readonly OutputSpec[], node: ManifestNode, trees: DirNode, refs: readonly ImageRef[]): Promise<void> {
   const refName = layoutName(refs);
   const ctx = { concurrency: 4, emit: () => {} };
   for (const out of outputs) {
-    if (out.type === 'image') continue;
-    if (out.type !== 'oci') throw new BuildError('INTERNAL', `a multi-platform result reached -o type=${out.type}`);
-    await (out.tar ? writeOciArchiveNode(out.dest, node, refName, 'copied', ctx) : writeLayoutNode(out.dest, node, refName, 'copied', ctx));
+    if (out.type === 'oci') await (out.tar ? writeOciArchiveNode(out.dest, node, refName, 'copied', ctx) : writeLayoutNode(out.dest, node, refName, 'copied', ctx));
+    else if (out.type === 'local' || out.type === 'tar') await writeTree(out, trees);
+    else if (out.type === 'docker') throw new BuildError('INTERNAL', 'a multi-platform result reached -o type=docker');
   }
+}
+
+/** A filesystem output: a folder, or one tar of it. */
+async function writeTree(out: Extract<OutputSpec, { type: 'local' | 'tar' }>, tree: DirNode): Promise<void> {
+  if (out.type === 'local') await writeDirAtomic(out.dest, (tmp: string) => materialize(tree, tmp));
+  else await writeFileAtomic(out.dest, tarStream(changesToEntries(tree, diff(emptyDir(), tree))));
 }
 
 /** How many of the images' layer blobs the local store lacks (layers no step read: imported cache hits, unread base layers). */

@@ -99,8 +99,7 @@ export class LocalStore {
   /**
    * Every entry: one per tag, plus untagged images. Reads each manifest to
    * learn the image ID; a multi-platform index is one entry, its platforms
-   * listed (an index kiln did not write counts its images' sizes as 0 when
-   * their blobs are missing).
+   * listed (an image of an index whose blobs are missing counts as 0).
    */
   async list(): Promise<LocalImageSummary[]> {
     const out: LocalImageSummary[] = [];
@@ -114,7 +113,12 @@ export class LocalStore {
       } else if (INDEX_TYPES.has(d.mediaType)) {
         const index = parseIndex(await this.content.readBytes(d.digest, MAX_JSON_BLOB));
         const recorded = Number(d.annotations?.[SIZE_ANNOTATION]);
-        const size = d.annotations?.[SIZE_ANNOTATION] !== undefined && Number.isSafeInteger(recorded) && recorded >= 0 ? recorded : 0;
+        let size = d.annotations?.[SIZE_ANNOTATION] !== undefined && Number.isSafeInteger(recorded) && recorded >= 0 ? recorded : undefined;
+        // An index another command stored (kiln copy --all-platforms): its images' sizes, those whose blobs are here.
+        if (size === undefined) {
+          size = 0;
+          for (const m of index.manifests) if (IMAGE_MANIFEST_TYPES.has(m.mediaType)) size += await this.#entrySize(m).catch(() => 0);
+        }
         const platforms = index.manifests.flatMap((m) => (m.platform !== undefined ? [platformText(m.platform)] : []));
         summary = { ref: canonicalRef(name), name, descriptor: d, size, configDigest: d.digest, platforms };
       } else continue;

@@ -94,7 +94,7 @@ export class BuildDisplay {
           return '';
         }
         this.#moving.delete(t.digest);
-        const verb = t.outcome === 'downloaded' ? 'pull' : 'push';
+        const verb = e.direction;
         const word = t.outcome === 'downloaded' ? 'done' : t.outcome === 'uploaded' ? 'pushed' : t.outcome;
         return `#${verb} ${e.ref} ${t.digest.slice(0, 19)} ${humanSize(t.size)} ${word}\n`;
       }

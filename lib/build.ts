@@ -52,7 +52,7 @@ export type OutputSpec =
 export type BuildProgress =
   | BuildEvent
   /** A blob of a base image fetched, or of the result pushed (see TransportEvent). */
-  | { kind: 'transfer'; ref: string; event: TransportEvent }
+  | { kind: 'transfer'; direction: 'pull' | 'push'; ref: string; event: TransportEvent }
   /** The image is in the registry under `ref`: the manifest's digest and size. */
   | { kind: 'pushed'; ref: string; digest: string; size: number };
 

@@ -68,7 +68,7 @@ export function baseResolver(store: LocalStore, opts: BuildOptions, pulled: Pull
   const client = opts.registry;
   const remote = client && {
     resolve: async (ref: ImageRef, platform: Platform, signal?: AbortSignal) => {
-      const onEvent = (event: TransportEvent): void => emit({ kind: 'transfer', ref: formatRef(ref), event });
+      const onEvent = (event: TransportEvent): void => emit({ kind: 'transfer', direction: 'pull', ref: formatRef(ref), event });
       const image = await storeResolver({ client, home: opts.home, onEvent }).resolve(ref, platform, signal);
       pulled.push({ ref, image });
       return image;

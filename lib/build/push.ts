@@ -41,7 +41,7 @@ export async function pushAll(push: readonly ImageRef[], opts: BuildOptions, emi
   const inRegistry = new Map<string, ImageRef>();
   for (const ref of push) {
     const name = formatRef(ref);
-    const onEvent = (event: TransportEvent): void => emit({ kind: 'transfer', ref: name, event });
+    const onEvent = (event: TransportEvent): void => emit({ kind: 'transfer', direction: 'push', ref: name, event });
     const there = inRegistry.get(ref.registry);
     const from: ImageLocation = there !== undefined ? { kind: 'registry', ref: there } : { kind: 'local', name };
     const done = there === undefined && unstored !== undefined

@@ -8,14 +8,15 @@ import type { BuildProgress } from '../../lib/index.ts';
 const LOC = { file: 'Dockerfile', line: 2 };
 const EVENTS: BuildProgress[] = [
   { kind: 'step', id: 1, stage: 0, stageName: 'builder', step: 1, total: 2, text: 'COPY app.go .', location: LOC },
-  { kind: 'transfer', ref: 'docker.io/library/golang:1.9-alpine', event: { kind: 'blob-start', digest: `sha256:${'a'.repeat(64)}` as Digest, size: 3_400_000, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' } },
-  { kind: 'transfer', ref: 'docker.io/library/golang:1.9-alpine', event: { kind: 'blob-progress', digest: `sha256:${'a'.repeat(64)}` as Digest, bytes: 1_000_000, size: 3_400_000 } },
-  { kind: 'transfer', ref: 'docker.io/library/golang:1.9-alpine', event: { kind: 'blob-done', digest: `sha256:${'a'.repeat(64)}` as Digest, size: 3_400_000, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', outcome: 'downloaded' } },
+  { kind: 'transfer', direction: 'pull', ref: 'docker.io/library/golang:1.9-alpine', event: { kind: 'blob-start', digest: `sha256:${'a'.repeat(64)}` as Digest, size: 3_400_000, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' } },
+  { kind: 'transfer', direction: 'pull', ref: 'docker.io/library/golang:1.9-alpine', event: { kind: 'blob-progress', digest: `sha256:${'a'.repeat(64)}` as Digest, bytes: 1_000_000, size: 3_400_000 } },
+  { kind: 'transfer', direction: 'pull', ref: 'docker.io/library/golang:1.9-alpine', event: { kind: 'blob-done', digest: `sha256:${'a'.repeat(64)}` as Digest, size: 3_400_000, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', outcome: 'downloaded' } },
   { kind: 'output', stage: 0, data: Buffer.from('compiling\n') },
   { kind: 'step-done', id: 1, seconds: 0.21, cached: false },
   { kind: 'step', id: 2, stage: 0, stageName: 'builder', step: 2, total: 2, text: 'RUN go build\n  -o app .', location: LOC },
   { kind: 'step-done', id: 2, seconds: 0, cached: true },
-  { kind: 'transfer', ref: 'reg/app:1', event: { kind: 'blob-done', digest: `sha256:${'b'.repeat(64)}` as Digest, size: 1200, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', outcome: 'mounted' } },
+  { kind: 'transfer', direction: 'pull', ref: 'docker.io/library/alpine:latest', event: { kind: 'blob-done', digest: `sha256:${'d'.repeat(64)}` as Digest, size: 2100, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', outcome: 'exists' } },
+  { kind: 'transfer', direction: 'push', ref: 'reg/app:1', event: { kind: 'blob-done', digest: `sha256:${'b'.repeat(64)}` as Digest, size: 1200, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', outcome: 'mounted' } },
   { kind: 'pushed', ref: 'reg/app:1', digest: `sha256:${'c'.repeat(64)}` as Digest, size: 500 },
 ];
 
@@ -26,6 +27,7 @@ const PLAIN = [
   '#1 DONE 0.2s',
   '#2 [builder 2/2] RUN go build -o app .',
   '#2 CACHED',
+  `#pull docker.io/library/alpine:latest sha256:${'d'.repeat(12)} 2.1kB exists`,
   `#push reg/app:1 sha256:${'b'.repeat(12)} 1.2kB mounted`,
   `#push reg/app:1 manifest sha256:${'c'.repeat(64)} done`,
 ];

@@ -19,9 +19,12 @@ export async function imagesCommand(argv: readonly string[], io: Io, home: strin
   const rows = [['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE', ...(multi ? ['PLATFORMS'] : [])]];
   for (const img of images) {
     const created = img.created ? `${humanDuration(now - Date.parse(img.created))} ago` : 'N/A';
-    rows.push([img.ref ? familiarName(img.ref) : '<none>', img.ref?.tag ?? '<none>', id(img.configDigest), created, humanSize(img.size), ...(multi ? [img.platforms?.join(',') ?? ''] : [])]);
+    rows.push([img.ref ? familiarName(img.ref) : '<none>', img.ref?.tag ?? '<none>', id(img.configDigest), created, img.problem === undefined ? humanSize(img.size) : 'N/A', ...(multi ? [img.platforms?.join(',') ?? ''] : [])]);
   }
   io.out(`${table(rows)}\n`);
+  for (const img of images.filter((i) => i.problem !== undefined)) {
+    io.err(`WARNING: ${img.ref ? `${familiarName(img.ref)}:${img.ref.tag ?? 'latest'}` : img.descriptor.digest} cannot be read (${img.problem}): kiln fsck --repair removes it, or kiln rmi\n`);
+  }
   return 0;
 }
 

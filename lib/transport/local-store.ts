@@ -32,6 +32,8 @@ export interface LocalImageSummary {
   configDigest: Digest;
   /** A multi-platform index's platforms (`os/arch[/variant]`), in its order; undefined for a single image. */
   platforms?: string[];
+  /** Why the entry cannot be read (its manifest missing or damaged): listed anyway, so it can be seen and removed. */
+  problem?: string;
 }
 
 /**
@@ -107,25 +109,37 @@ export class LocalStore {
       const name = d.annotations?.[REF_NAME];
       const created = d.annotations?.[CREATED];
       let summary: LocalImageSummary;
-      if (IMAGE_MANIFEST_TYPES.has(d.mediaType)) {
-        const configDigest = parseManifest(await this.content.readBytes(d.digest, MAX_JSON_BLOB), { allowEmptyLayers: true }).config.digest;
-        summary = { ref: canonicalRef(name), name, descriptor: d, size: await this.#entrySize(d), configDigest };
-      } else if (INDEX_TYPES.has(d.mediaType)) {
-        const index = parseIndex(await this.content.readBytes(d.digest, MAX_JSON_BLOB));
-        const recorded = Number(d.annotations?.[SIZE_ANNOTATION]);
-        let size = d.annotations?.[SIZE_ANNOTATION] !== undefined && Number.isSafeInteger(recorded) && recorded >= 0 ? recorded : undefined;
-        // An index another command stored (kiln copy --all-platforms): its images' sizes, those whose blobs are here.
-        if (size === undefined) {
-          size = 0;
-          for (const m of index.manifests) if (IMAGE_MANIFEST_TYPES.has(m.mediaType)) size += await this.#entrySize(m).catch(() => 0);
-        }
-        const platforms = index.manifests.flatMap((m) => (m.platform !== undefined ? [platformText(m.platform)] : []));
-        summary = { ref: canonicalRef(name), name, descriptor: d, size, configDigest: d.digest, platforms };
-      } else continue;
+      try {
+        const read = await this.#summary(d, name);
+        if (read === undefined) continue;
+        summary = read;
+      } catch (err) {
+        // A broken entry (`kiln fsck` says why; --repair drops it) stays visible and removable.
+        summary = { ref: canonicalRef(name), name, descriptor: d, size: 0, configDigest: d.digest, problem: (err as Error).message };
+      }
       if (created !== undefined) summary.created = created;
       out.push(summary);
     }
     return out;
+  }
+
+  /** One entry of {@link list}, read from its manifest or index; undefined for an entry that is neither. */
+  async #summary(d: Descriptor, name: string | undefined): Promise<LocalImageSummary | undefined> {
+    if (IMAGE_MANIFEST_TYPES.has(d.mediaType)) {
+      const configDigest = parseManifest(await this.content.readBytes(d.digest, MAX_JSON_BLOB), { allowEmptyLayers: true }).config.digest;
+      return { ref: canonicalRef(name), name, descriptor: d, size: await this.#entrySize(d), configDigest };
+    }
+    if (!INDEX_TYPES.has(d.mediaType)) return undefined;
+    const index = parseIndex(await this.content.readBytes(d.digest, MAX_JSON_BLOB));
+    const recorded = Number(d.annotations?.[SIZE_ANNOTATION]);
+    let size = d.annotations?.[SIZE_ANNOTATION] !== undefined && Number.isSafeInteger(recorded) && recorded >= 0 ? recorded : undefined;
+    // An index another command stored (kiln copy --all-platforms): its images' sizes, those whose blobs are here.
+    if (size === undefined) {
+      size = 0;
+      for (const m of index.manifests) if (IMAGE_MANIFEST_TYPES.has(m.mediaType)) size += await this.#entrySize(m).catch(() => 0);
+    }
+    const platforms = index.manifests.flatMap((m) => (m.platform !== undefined ? [platformText(m.platform)] : []));
+    return { ref: canonicalRef(name), name, descriptor: d, size, configDigest: d.digest, platforms };
   }
 
   /**
@@ -319,7 +333,9 @@ export class LocalStore {
       if (d.mediaType !== MediaType.OciManifest && d.mediaType !== MediaType.DockerManifest) continue;
       let configDigest = configs.get(d.digest);
       if (configDigest === undefined) {
-        configDigest = parseManifest(await this.content.readBytes(d.digest, MAX_JSON_BLOB), { allowEmptyLayers: true }).config.digest;
+        // An entry whose manifest cannot be read has no ID to match (list shows it, by its digest).
+        configDigest = await this.content.readBytes(d.digest, MAX_JSON_BLOB).then((b) => parseManifest(b, { allowEmptyLayers: true }).config.digest, () => undefined);
+        if (configDigest === undefined) continue;
         configs.set(d.digest, configDigest);
       }
       out.push({ descriptor: d, configDigest });

@@ -12,7 +12,7 @@ import type { CacheExport, CacheImport } from './build/cache-spec.ts';
 import { importCaches } from './build/cache-import.ts';
 export { parseCacheFrom, parseCacheTo, type CacheExport, type CacheImport } from './build/cache-spec.ts';
 import { imageNames, pushAll } from './build/push.ts';
-import { layersNotIn, preflightOutputs, writeIndexOutputs, writeOutputs } from './build/outputs.ts';
+import { layersNotIn, preflightOutputs, writeResult } from './build/outputs.ts';
 import { PlatformEvents } from './build/platform-events.ts';
 import { sandboxRunners } from './build/sandbox-runners.ts';
 import { checkDirectiveOf, dumpAst, IgnoreMatcher, lintDockerfile, type LintWarning, lintViolationMessage, parseDockerfile, readDockerignore, ShellLexer, toInstructions } from './dockerfile/index.ts';
@@ -25,8 +25,8 @@ import { type Compression, type Descriptor, hostPlatform as ociHostPlatform, nor
 import { formatPlatform, type Plan, planBuild, unusedBuildArgsMessage } from './plan/index.ts';
 import type { ImageRef } from './ref/index.ts';
 import type { RegistryClient, Timeouts } from './registry/index.ts';
-import { indexNode, LocalStore, type ManifestNode, nodeFromImage, type TransportEvent } from './transport/index.ts';
-import { clampMtimes, emptyDir, type HostFilter, hostTree, setNode, SpillDir, walk } from './vfs/index.ts';
+import { LocalStore, type TransportEvent } from './transport/index.ts';
+import { type HostFilter, hostTree, SpillDir, walk } from './vfs/index.ts';
 
 export type { BuildEvent } from './executor/index.ts';
 
@@ -176,27 +176,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     const results: StageResult[] = [];
     for (const { plan } of fronts) results.push(await executeBuild(plan, fronts.length === 1 ? execOpts : { ...execOpts, emit: events.next(plan) }));
     const images = results.map((r) => (format === r.image.format ? r.image : withFormat(r.image, format)));
-    const outputs = opts.outputs ?? [];
-    let node: ManifestNode;
-    if (images.length === 1) {
-      const image = images[0]!;
-      // A build made from the cache has no filesystem until an output asks for one.
-      const needsTree = outputs.some((o) => o.type === 'local' || o.type === 'tar');
-      const raw = needsTree ? await results[0]!.tree() : emptyDir();
-      await writeOutputs(outputs, image, opts.epoch === undefined ? raw : clampMtimes(raw, opts.epoch), refs);
-      node = nodeFromImage(image);
-    } else {
-      checkDistinctPlatforms(images, platforms);
-      node = indexNode(images, format);
-      // As BuildKit's local and tar exporters: one folder per platform (linux_amd64/, linux_arm64/).
-      const split = outputs.some((o) => o.type === 'local' || o.type === 'tar');
-      let trees = emptyDir();
-      for (const [i, r] of (split ? results : []).entries()) {
-        const raw = await r.tree();
-        trees = setNode(trees, [formatPlatform(platforms[i]!).replaceAll('/', '_')], opts.epoch === undefined ? raw : clampMtimes(raw, opts.epoch));
-      }
-      await writeIndexOutputs(outputs, node, trees, refs);
-    }
+    const made = results.map((r, i) => ({ platform: platforms[i]!, image: images[i]!, tree: () => r.tree() }));
+    const node = await writeResult(opts.outputs ?? [], made, refs, opts.epoch, format);
     // The local store keeps images whole (putImage fetches what a step never read: base layers, imported cache hits),
     // except an image being pushed: its unread layers stay where they are, and the push mounts them from there.
     const unread = push.length > 0 ? await layersNotIn(store, images) : 0;
@@ -206,30 +187,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     await keepPulledBases(store, pulled);
     const pushed = await pushAll(push, opts, emit, unread === 0 ? undefined : node);
     await exportCaches(opts.cacheTo ?? [], caches, fronts[0]!.plan.target.index, { client: opts.registry, store: store.content, imported: remote });
-    const index = images.length === 1 ? undefined : { descriptor: node.descriptor, platforms: images.map((i) => `${i.config.os}/${i.config.architecture}${i.config.variant ? `/${i.config.variant}` : ''}`) };
+    const index = images.length === 1 ? undefined : { descriptor: node.descriptor, platforms: images.map((i) => formatPlatform(i.config)) };
     return { image: images[0]!, ...(index ? { index } : {}), refs: unread === 0 ? refs : [], pushed };
   } finally {
     spill.dispose();
   }
-}
-
-/**
- * An index holds one image per platform: two targets whose images came out
- * for the same platform (a final stage `FROM --platform=linux/arm64 …`)
- * cannot share one (MULTI_PLATFORM_CONFLICT; BuildKit's lint rule
- * FromPlatformFlagConstDisallowed warns of the same).
- */
-function checkDistinctPlatforms(images: readonly Image[], targets: readonly Platform[]): void {
-  const seen = new Map<string, string>();
-  images.forEach((image, i) => {
-    const made = formatPlatform({ os: image.config.os, architecture: image.config.architecture, ...(image.config.variant !== undefined ? { variant: image.config.variant } : {}) });
-    const target = formatPlatform(targets[i]!);
-    const other = seen.get(made);
-    if (other !== undefined) {
-      throw new BuildError('MULTI_PLATFORM_CONFLICT', `the builds for ${other} and ${target} both made a ${made} image (the final stage's FROM --platform fixes its platform), and an index holds one image per platform: remove that --platform, or build one platform`, { platform: made });
-    }
-    seen.set(made, target);
-  });
 }
 
 /** The target platforms: `platforms`, else `platform`, else this machine's; each once, in order. */

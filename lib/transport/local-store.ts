@@ -4,11 +4,10 @@ import { ContentStore } from '../content/index.ts';
 import type { Digest } from '../digest/index.ts';
 import { type Image, MAX_JSON_BLOB, imageFromStore, uncompressedSizeOf } from '../image/index.ts';
 import { type Descriptor, type Index, MediaType, type Platform, canonicalJsonBytes, hostPlatform, parseIndex, parseManifest } from '../oci/index.ts';
-import { resolvePlatform } from '../registry/index.ts';
 import { type ImageRef, formatRef, parseRef } from '../ref/index.ts';
 import { copyImageBlobs } from './copy-image-blobs.ts';
 import { IMAGE_MANIFEST_TYPES, INDEX_TYPES, type ManifestNode } from './manifest-node.ts';
-import { platformText } from './select-node.ts';
+import { pickPlatform, platformText } from './select-node.ts';
 import { withFileLock } from './file-lock.ts';
 import { CREATED, REF_NAME, indexEntry } from './layout-index.ts';
 import { LAYOUT_HEADER, replaceFile } from './oci-layout.ts';
@@ -151,22 +150,11 @@ export class LocalStore {
    */
   async resolve(nameOrId: string, platform: Platform = hostPlatform()): Promise<Image | undefined> {
     const found = await this.resolveDescriptor(nameOrId);
-    return found && imageFromStore(this.content, await this.#pick(found, platform, nameOrId));
-  }
-
-  /** The image manifest for `platform` when `d` is an index (nested ones followed); `d` itself otherwise. */
-  async #pick(d: Descriptor, platform: Platform, name: string): Promise<Descriptor> {
-    let desc = d;
-    for (let depth = 0; INDEX_TYPES.has(desc.mediaType); depth++) {
-      const index = parseIndex(await this.content.readBytes(desc.digest, MAX_JSON_BLOB));
-      const chosen = depth < 3 ? resolvePlatform(index, platform) : undefined;
-      if (chosen === undefined) {
-        const offered = index.manifests.flatMap((m) => (m.platform ? [platformText(m.platform)] : [])).join(', ') || 'none';
-        throw new TransportError('PLATFORM_UNAVAILABLE', `${name}: no image for platform ${platformText(platform)} in the local store (the index offers: ${offered})`, { platform: platformText(platform) });
-      }
-      desc = chosen;
-    }
-    return desc;
+    if (found === undefined) return undefined;
+    // Of a multi-platform index, `platform`'s image.
+    const read = (d: Descriptor): Promise<Buffer> => this.content.readBytes(d.digest, MAX_JSON_BLOB);
+    const chosen = INDEX_TYPES.has(found.mediaType) ? (await pickPlatform(read, found, await read(found), platform, nameOrId)).descriptor : found;
+    return imageFromStore(this.content, chosen);
   }
 
   /**

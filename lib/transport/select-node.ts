@@ -23,21 +23,33 @@ export interface Selected {
  * PLATFORM_UNAVAILABLE naming `where` and the platforms on offer.
  */
 export async function selectNode(reader: ContentReader, top: Descriptor, bytes: Buffer | undefined, choice: PlatformChoice, where: string, signal?: AbortSignal): Promise<Selected> {
+  const body = bytes ?? (await reader.readManifest(top, signal));
+  const chosen = choice.kind === 'platform' ? await pickPlatform((d) => reader.readManifest(d, signal), top, body, choice.platform, where) : { descriptor: top, bytes: body };
+  return { node: await loadNode(reader, chosen.descriptor, chosen.bytes, signal), namedDigest: top.digest };
+}
+
+/**
+ * The image manifest for `platform` under `top` (bytes given): an index
+ * becomes its best-matching entry (containerd's matcher, nested indexes
+ * followed, 3 deep at most); an image manifest is taken as it is. Throws
+ * PLATFORM_UNAVAILABLE naming `where` and the platforms on offer.
+ */
+export async function pickPlatform(readManifest: (d: Descriptor) => Promise<Buffer>, top: Descriptor, bytes: Buffer, platform: Platform, where: string): Promise<{ descriptor: Descriptor; bytes: Buffer }> {
   let desc = top;
-  let body = bytes ?? (await reader.readManifest(top, signal));
-  for (let depth = 0; choice.kind === 'platform' && INDEX_TYPES.has(desc.mediaType); depth++) {
+  let body = bytes;
+  for (let depth = 0; INDEX_TYPES.has(desc.mediaType); depth++) {
     const index = parseIndex(body);
-    const chosen = depth < 3 ? resolvePlatform(index, choice.platform) : undefined;
+    const chosen = depth < 3 ? resolvePlatform(index, platform) : undefined;
     if (chosen === undefined) {
       const offered = index.manifests.flatMap((d) => (d.platform ? [platformText(d.platform)] : [])).join(', ') || 'none';
-      throw new TransportError('PLATFORM_UNAVAILABLE', `${where}: no image for platform ${platformText(choice.platform)} (the index offers: ${offered})`, {
-        platform: platformText(choice.platform),
+      throw new TransportError('PLATFORM_UNAVAILABLE', `${where}: no image for platform ${platformText(platform)} (the index offers: ${offered})`, {
+        platform: platformText(platform),
       });
     }
     desc = chosen;
-    body = await reader.readManifest(chosen, signal);
+    body = await readManifest(chosen);
   }
-  return { node: await loadNode(reader, desc, body, signal), namedDigest: top.digest };
+  return { descriptor: desc, bytes: body };
 }
 
 /** `os/arch[/variant]`. */

@@ -228,20 +228,23 @@ function dockerBuilder(job: BuildJob, d: Dockerd): Builder {
 const BLOB_GET = /"GET \/v2\/[^"]*\/blobs\/sha256:[0-9a-f]{64}[^"]*" 200 /g;
 
 /**
- * The registry's successful blob GETs so far. Its log arrives through a pipe
- * that only the event loop reads, and the timed builds block the loop
- * (spawnSync): give it a moment to drain, until the count holds still for 100 ms.
+ * The registry's log from `from` on, once it holds still. It arrives through
+ * a pipe that only the event loop reads, a little after the client's request
+ * ended (and not at all while a spawnSync blocks the loop): wait until its
+ * length holds for 100 ms, 3 s at most.
  */
-async function settledBlobGets(registry: RunningRegistry): Promise<number> {
-  const count = (): number => registry.logs().match(BLOB_GET)?.length ?? 0;
+export async function settledLog(registry: RunningRegistry, from = 0): Promise<string> {
   let last = -1;
-  for (let i = 0; i < 30; i++) {
-    const n = count();
-    if (n === last) return n;
-    last = n;
+  for (let i = 0; i < 30 && registry.logs().length !== last; i++) {
+    last = registry.logs().length;
     await new Promise((r) => setTimeout(r, 100));
   }
-  return last;
+  return registry.logs().slice(from);
+}
+
+/** The registry's successful blob GETs so far. */
+async function settledBlobGets(registry: RunningRegistry): Promise<number> {
+  return (await settledLog(registry)).match(BLOB_GET)?.length ?? 0;
 }
 
 function readIid(file: string): string {

@@ -20,7 +20,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type RunningRegistry, startRegistry } from '../spec/helpers/registry.ts';
-import { pushBases, storesDir } from './build-peers.ts';
+import { pushBases, settledLog, storesDir } from './build-peers.ts';
 import { daemonUsage, docker, type Dockerd, DOCKER_CLI, resetDocker, startDockerd } from './dockerd.ts';
 import { type Contender, measureRounds, type Sample, scrub, timeCommandAsync } from './measure.ts';
 import { renderTable, type Row, row, skippedRow } from './report.ts';
@@ -56,19 +56,6 @@ function traffic(log: string): Traffic {
   return t;
 }
 
-/**
- * The registry's log from `from` on, once it holds still: it arrives through
- * a pipe that the event loop reads, a little after the client's request ended.
- */
-async function settledLog(registry: RunningRegistry, from: number): Promise<string> {
-  let last = -1;
-  for (let i = 0; i < 30 && registry.logs().length !== last; i++) {
-    last = registry.logs().length;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return registry.logs().slice(from);
-}
-
 const digestOf = (file: string): string => (JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>)['containerimage.digest'] ?? '';
 
 /** kiln's `--progress=plain` step lines: `#N CACHED` or `#N DONE …`. */
@@ -89,6 +76,20 @@ interface Runner {
   commands: string[];
 }
 
+/** What the runners of this section share. */
+interface Ctx {
+  env: BenchEnv;
+  /** Scratch folder: metadata files, GNU time's output. */
+  dir: string;
+  /** Stores and homes (tmpfs when there is room). */
+  stores: string;
+  registry: RunningRegistry;
+  /** Records one B run's registry traffic under a row's key. */
+  note: (name: string, t: Traffic) => void;
+  /** The commands, for the report. */
+  commands: string[];
+}
+
 export async function benchRegistryCache(env: BenchEnv, runs: number, warmup: number): Promise<SectionResult> {
   const dir = join(env.work, 'registry-cache');
   mkdirSync(dir, { recursive: true });
@@ -98,107 +99,124 @@ export async function benchRegistryCache(env: BenchEnv, runs: number, warmup: nu
   const skipped: Row[] = [];
   try {
     await pushBases(registry, ['busybox', 'golang']);
-    const reg = registry.host;
-    const dockerfile = join(SEED, 'Dockerfile');
-    const kilnVars = (home: string): NodeJS.ProcessEnv => {
-      const tmp = join(stores.dir, 'kiln-tmp');
-      mkdirSync(tmp, { recursive: true });
-      return { ...process.env, KILN_HOME: home, TMPDIR: tmp, DOCKER_CONFIG: join(dir, 'kiln-docker-config'), KILN_REGISTRY_MIRRORS: '', SOURCE_DATE_EPOCH: EPOCH };
-    };
-    const kiln = (args: readonly string[]): string[] => [process.execPath, env.kilnCli, 'build', '--registry-mirror', `docker.io=${registry.url}`, ...args, '-f', dockerfile, SEED];
-    const kilnCache = `type=registry,ref=${reg}/bench/seed-cache:main`;
-    const contenders: Contender[] = [];
     const trafficBy = new Map<string, Traffic[]>();
-    const note = (name: string, t: Traffic): void => void trafficBy.set(name, [...(trafficBy.get(name) ?? []), t]);
-    const commands: string[] = [];
-
-    // Runner A, kiln: once, untimed.
-    env.log('registry cache: runner A (kiln) builds and exports the cache');
-    const metaA = join(dir, 'kiln-a.json');
-    await timeCommandAsync(kiln(['-q', '--push', '-t', `${reg}/bench/seed:a`, '--cache-to', `${kilnCache},mode=max`, '--metadata-file', metaA]), { env: kilnVars(join(stores.dir, 'kiln-a')) });
-    commands.push(`${shellLine(kiln(['-q', '--push', '-t', `${reg}/bench/seed:a`, '--cache-to', `${kilnCache},mode=max`]), { SOURCE_DATE_EPOCH: EPOCH })}   # runner A, once, untimed`);
-
-    const homeB = join(stores.dir, 'kiln-b');
-    const metaB = join(dir, 'kiln-b.json');
-    const pushArgs = ['--progress=plain', '--push', '-t', `${reg}/bench/seed:b`, '--cache-from', kilnCache];
-    const localArgs = ['--progress=plain', '-t', 'bench/seed:b', '--cache-from', kilnCache];
-    for (const args of [pushArgs, localArgs]) commands.push(shellLine(kiln(args), { KILN_HOME: '$EMPTY', SOURCE_DATE_EPOCH: EPOCH }));
-    const kilnB = (name: string, args: readonly string[], check: () => void): Contender => ({
-      name,
-      before: () => scrub(homeB),
-      run: async () => {
-        const mark = registry.logs().length;
-        let stderr = '';
-        const s = await timeCommandAsync(kiln(args), { env: kilnVars(homeB), timeFile: join(dir, 'time.out'), onStderr: (t) => void (stderr = t) });
-        const steps = kilnSteps(stderr);
-        if (steps.steps === 0 || steps.cached !== steps.steps) throw new Error(`registry cache: ${name}: ${steps.cached} of ${steps.steps} steps CACHED, expected all:\n${stderr.slice(-2000)}`);
-        check();
-        note(name, traffic(await settledLog(registry, mark)));
-        return { [name]: s };
-      },
-      after: () => scrub(homeB),
-    });
-    const digestA = digestOf(metaA);
-    contenders.push(
-      kilnB('kiln push', [...pushArgs, '--metadata-file', metaB], () => {
-        if (digestOf(metaB) !== digestA) throw new Error(`registry cache: runner B pushed ${digestOf(metaB)}, runner A ${digestA}`);
-      }),
-      kilnB('kiln local', localArgs, () => undefined),
-    );
-
+    const ctx: Ctx = { env, dir, stores: stores.dir, registry, commands: [], note: (name, t) => void trafficBy.set(name, [...(trafficBy.get(name) ?? []), t]) };
+    const contenders = await kilnRunners(ctx);
     const peer = env.peers.get('dockerd');
-    if (!peer?.ok) skipped.push(skippedRow('docker build --cache-from (BuildKit, inline cache)', peer?.ok === false ? peer.reason : 'not probed'));
-    else {
-      const started = await startDockerd(join(stores.dir, 'dockerd'), reg);
-      if (!started.ok) skipped.push(skippedRow('docker build --cache-from (BuildKit, inline cache)', started.reason.replaceAll('|', '\\|')));
-      else {
-        const d = started.dockerd;
-        dockerd = d;
-        const inline = `${reg}/bench/seed-inline:main`;
-        env.log('registry cache: runner A (BuildKit) builds with BUILDKIT_INLINE_CACHE=1 and pushes');
-        resetDocker(d);
-        docker(d, ['build', '-q', '--network=none', '--build-arg', 'BUILDKIT_INLINE_CACHE=1', '-t', inline, '-f', dockerfile, SEED]);
-        docker(d, ['push', inline]);
-        const buildArgs = ['build', '--progress=plain', '--network=none', '--cache-from', inline, '-t', `${reg}/bench/seed-inline:b`, '-f', dockerfile, SEED];
-        commands.push(
-          `${shellLine([DOCKER_CLI, 'build', '-q', '--network=none', '--build-arg', 'BUILDKIT_INLINE_CACHE=1', '-t', inline, '-f', dockerfile, SEED], { DOCKER_BUILDKIT: '1' })} && docker push ${inline}   # runner A, once, untimed`,
-          `${shellLine([DOCKER_CLI, 'builder', 'prune', '-af'])}   # untimed, before each run, then \`docker image rm -f\` of every image`,
-          shellLine([DOCKER_CLI, ...buildArgs], { DOCKER_BUILDKIT: '1' }),
-          shellLine([DOCKER_CLI, 'push', `${reg}/bench/seed-inline:b`]),
-        );
-        contenders.push({
-          name: 'docker',
-          before: () => resetDocker(d),
-          run: async () => {
-            const mark = registry.logs().length;
-            let stderr = '';
-            const usage = daemonUsage(d);
-            const build = usage(await timeCommandAsync([DOCKER_CLI, ...buildArgs], { env: d.env, timeFile: join(dir, 'time.out'), onStderr: (t) => void (stderr = t) }));
-            if (!dockerRunCached(stderr)) throw new Error(`registry cache: BuildKit's runner B ran the RUN step (not CACHED):\n${stderr.slice(-2000)}`);
-            const buildLog = await settledLog(registry, mark);
-            const mark2 = registry.logs().length;
-            const pushUsage = daemonUsage(d);
-            const push = pushUsage(await timeCommandAsync([DOCKER_CLI, 'push', `${reg}/bench/seed-inline:b`], { env: d.env, timeFile: join(dir, 'time.out') }));
-            note('docker build', traffic(buildLog));
-            note('docker build + push', traffic(buildLog + (await settledLog(registry, mark2))));
-            return { 'docker build': build, 'docker push': push, 'docker build + push': sum(build, push) };
-          },
-        });
-      }
+    const started = peer?.ok ? await startDockerd(join(stores.dir, 'dockerd'), registry.host) : undefined;
+    if (started?.ok) {
+      dockerd = started.dockerd;
+      contenders.push(buildkitRunner(ctx, dockerd));
+    } else {
+      const why = started !== undefined && !started.ok ? started.reason.replaceAll('|', '\\|') : peer?.ok === false ? peer.reason : 'not probed';
+      skipped.push(skippedRow('docker build --cache-from (BuildKit, inline cache)', why));
     }
-
     env.log(`registry cache: ${contenders.length} runner-B contenders × ${runs} runs${warmup > 0 ? ` (+${warmup} warm-up)` : ''}`);
     await settledLog(registry, 0);
     const samples = await measureRounds(contenders, { runs, warmup, onRound: (r, n) => env.log(`  round ${r + 1}/${n}`) });
     // Each contender ran once per round: its first `warmup` entries are the warm-up rounds'.
     for (const [name, list] of trafficBy) trafficBy.set(name, list.slice(warmup));
-    return report({ samples, traffic: trafficBy, commands: commands.map((c) => c.replaceAll(stores.dir, '$STORES')) }, skipped, runs, warmup);
+    return report({ samples, traffic: trafficBy, commands: ctx.commands.map((c) => c.replaceAll(stores.dir, '$STORES')) }, skipped, runs, warmup);
   } finally {
     await dockerd?.stop();
     await registry.stop();
     rmSync(stores.dir, { recursive: true, force: true });
     stores.forget();
   }
+}
+
+/**
+ * kiln's runner A (run here, untimed: `--push --cache-to mode=max`), and its
+ * two runner-B contenders: `--cache-from --push` (its manifest must be A's)
+ * and `--cache-from` into the local store; every step must print CACHED.
+ */
+async function kilnRunners(ctx: Ctx): Promise<Contender[]> {
+  const { env, dir, registry } = ctx;
+  const reg = registry.host;
+  const vars = (home: string): NodeJS.ProcessEnv => {
+    const tmp = join(ctx.stores, 'kiln-tmp');
+    mkdirSync(tmp, { recursive: true });
+    return { ...process.env, KILN_HOME: home, TMPDIR: tmp, DOCKER_CONFIG: join(dir, 'kiln-docker-config'), KILN_REGISTRY_MIRRORS: '', SOURCE_DATE_EPOCH: EPOCH };
+  };
+  const kiln = (args: readonly string[]): string[] => [process.execPath, env.kilnCli, 'build', '--registry-mirror', `docker.io=${registry.url}`, ...args, '-f', join(SEED, 'Dockerfile'), SEED];
+  const cache = `type=registry,ref=${reg}/bench/seed-cache:main`;
+
+  env.log('registry cache: runner A (kiln) builds and exports the cache');
+  const aArgs = ['-q', '--push', '-t', `${reg}/bench/seed:a`, '--cache-to', `${cache},mode=max`];
+  const metaA = join(dir, 'kiln-a.json');
+  await timeCommandAsync(kiln([...aArgs, '--metadata-file', metaA]), { env: vars(join(ctx.stores, 'kiln-a')) });
+  ctx.commands.push(`${shellLine(kiln(aArgs), { SOURCE_DATE_EPOCH: EPOCH })}   # runner A, once, untimed`);
+
+  const homeB = join(ctx.stores, 'kiln-b');
+  const metaB = join(dir, 'kiln-b.json');
+  const pushArgs = ['--progress=plain', '--push', '-t', `${reg}/bench/seed:b`, '--cache-from', cache];
+  const localArgs = ['--progress=plain', '-t', 'bench/seed:b', '--cache-from', cache];
+  for (const args of [pushArgs, localArgs]) ctx.commands.push(shellLine(kiln(args), { KILN_HOME: '$EMPTY', SOURCE_DATE_EPOCH: EPOCH }));
+  const runnerB = (name: string, args: readonly string[], check: () => void): Contender => ({
+    name,
+    before: () => scrub(homeB),
+    run: async () => {
+      const mark = registry.logs().length;
+      let stderr = '';
+      const s = await timeCommandAsync(kiln(args), { env: vars(homeB), timeFile: join(dir, 'time.out'), onStderr: (t) => void (stderr = t) });
+      const steps = kilnSteps(stderr);
+      if (steps.steps === 0 || steps.cached !== steps.steps) throw new Error(`registry cache: ${name}: ${steps.cached} of ${steps.steps} steps CACHED, expected all:\n${stderr.slice(-2000)}`);
+      check();
+      ctx.note(name, traffic(await settledLog(registry, mark)));
+      return { [name]: s };
+    },
+    after: () => scrub(homeB),
+  });
+  const digestA = digestOf(metaA);
+  return [
+    runnerB('kiln push', [...pushArgs, '--metadata-file', metaB], () => {
+      if (digestOf(metaB) !== digestA) throw new Error(`registry cache: runner B pushed ${digestOf(metaB)}, runner A ${digestA}`);
+    }),
+    runnerB('kiln local', localArgs, () => undefined),
+  ];
+}
+
+/**
+ * BuildKit's runner A (run here, untimed: BUILDKIT_INLINE_CACHE=1 and
+ * `docker push`), and its runner-B contender: after an emptied daemon,
+ * `docker build --cache-from` (its RUN must print CACHED), then `docker
+ * push`, timed apart and summed.
+ */
+function buildkitRunner(ctx: Ctx, d: Dockerd): Contender {
+  const { env, dir, registry } = ctx;
+  const dockerfile = join(SEED, 'Dockerfile');
+  const inline = `${registry.host}/bench/seed-inline:main`;
+  const target = `${registry.host}/bench/seed-inline:b`;
+  env.log('registry cache: runner A (BuildKit) builds with BUILDKIT_INLINE_CACHE=1 and pushes');
+  const aArgs = ['build', '-q', '--network=none', '--build-arg', 'BUILDKIT_INLINE_CACHE=1', '-t', inline, '-f', dockerfile, SEED];
+  resetDocker(d);
+  docker(d, aArgs);
+  docker(d, ['push', inline]);
+  const buildArgs = ['build', '--progress=plain', '--network=none', '--cache-from', inline, '-t', target, '-f', dockerfile, SEED];
+  ctx.commands.push(
+    `${shellLine([DOCKER_CLI, ...aArgs], { DOCKER_BUILDKIT: '1' })} && docker push ${inline}   # runner A, once, untimed`,
+    `${shellLine([DOCKER_CLI, 'builder', 'prune', '-af'])}   # untimed, before each run, then \`docker image rm -f\` of every image`,
+    shellLine([DOCKER_CLI, ...buildArgs], { DOCKER_BUILDKIT: '1' }),
+    shellLine([DOCKER_CLI, 'push', target]),
+  );
+  return {
+    name: 'docker',
+    before: () => resetDocker(d),
+    run: async () => {
+      const mark = registry.logs().length;
+      let stderr = '';
+      const usage = daemonUsage(d);
+      const build = usage(await timeCommandAsync([DOCKER_CLI, ...buildArgs], { env: d.env, timeFile: join(dir, 'time.out'), onStderr: (t) => void (stderr = t) }));
+      if (!dockerRunCached(stderr)) throw new Error(`registry cache: BuildKit's runner B ran the RUN step (not CACHED):\n${stderr.slice(-2000)}`);
+      const buildLog = await settledLog(registry, mark);
+      const mark2 = registry.logs().length;
+      const pushUsage = daemonUsage(d);
+      const push = pushUsage(await timeCommandAsync([DOCKER_CLI, 'push', target], { env: d.env, timeFile: join(dir, 'time.out') }));
+      ctx.note('docker build', traffic(buildLog));
+      ctx.note('docker build + push', traffic(buildLog + (await settledLog(registry, mark2))));
+      return { 'docker build': build, 'docker push': push, 'docker build + push': sum(build, push) };
+    },
+  };
 }
 
 function sum(a: Sample, b: Sample): Sample {
